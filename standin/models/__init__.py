@@ -1,0 +1,1 @@
+"""Model engines: the embedding network (onnxruntime) and the chat model (llama.cpp)."""

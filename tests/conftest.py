@@ -1,0 +1,130 @@
+"""Session fixtures for every test package: an Ollama server (real, or the stand-in) to talk to.
+
+Set ``OLLAMA_HOST`` to test against a running Ollama; otherwise ``python -m standin`` is started
+on a free port for the session. ``DOCENT_TEST_EMBED_MODEL`` / ``DOCENT_TEST_CHAT_MODEL`` pick
+other models.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import subprocess
+import sys
+import threading
+import urllib.parse
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+STANDIN_SERVER_HEADER = "docent-standin"
+
+
+def normalise_host(value: str) -> str:
+    """``host``, ``host:port`` or a URL, normalised as the ollama client does (port 11434)."""
+    scheme, _, hostport = value.partition("://")
+    port = 11434
+    if not hostport:
+        scheme, hostport = "http", value
+    elif scheme in ("http", "https"):
+        port = 80 if scheme == "http" else 443
+    split = urllib.parse.urlsplit(f"{scheme}://{hostport}")
+    host = split.hostname or "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    path = split.path.strip("/")
+    base = f"{scheme}://{host}:{split.port or port}"
+    return f"{base}/{path}" if path else base
+
+
+def start_standin(*flags: str) -> tuple[subprocess.Popen[str], str]:
+    """Start ``python -m standin`` on a free port; return (process, base URL)."""
+    command = [sys.executable, "-m", "standin", "--host", "127.0.0.1", "--port", "0"]
+    command += ["--exit-with-stdin", *flags]
+    process = subprocess.Popen(
+        command, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    assert process.stdout is not None
+    stdout = process.stdout
+    threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
+    try:
+        line = lines.get(timeout=60)
+    except queue.Empty:
+        stop(process)
+        pytest.fail("the stand-in did not announce its port within 60 s")
+    prefix = "standin listening on "
+    if not line.startswith(prefix):
+        stop(process)
+        pytest.fail(f"the stand-in did not start (exit {process.poll()}): {line!r}")
+    return process, line[len(prefix) :].strip()
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    """Terminate a server process and reap it."""
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+    for pipe in (process.stdin, process.stdout):
+        if pipe is not None:
+            pipe.close()
+
+
+@pytest.fixture(scope="session")
+def embed_model() -> str:
+    return os.environ.get("DOCENT_TEST_EMBED_MODEL", "all-minilm")
+
+
+@pytest.fixture(scope="session")
+def chat_model() -> str:
+    return os.environ.get("DOCENT_TEST_CHAT_MODEL", "smollm2:135m")
+
+
+def _has_model(names: list[str], wanted: str) -> bool:
+    full = wanted if ":" in wanted else f"{wanted}:latest"
+    return full in names or wanted in names
+
+
+@pytest.fixture(scope="session")
+def ollama_host(embed_model: str, chat_model: str) -> Iterator[str]:
+    """Base URL of the Ollama server under test, checked to have both test models."""
+    process = None
+    if os.environ.get("OLLAMA_HOST"):
+        host = normalise_host(os.environ["OLLAMA_HOST"])
+    else:
+        process, host = start_standin()
+    try:
+        response = httpx.get(f"{host}/api/tags", timeout=30)
+        response.raise_for_status()
+        names = [m["model"] for m in response.json()["models"]]
+        for wanted in (embed_model, chat_model):
+            if not _has_model(names, wanted):
+                pytest.fail(f"{host} lacks model {wanted!r}: run `ollama pull {wanted}`")
+        yield host
+    finally:
+        if process is not None:
+            stop(process)
+
+
+@pytest.fixture(scope="session")
+def standin_factory(ollama_host: str) -> Iterator[Callable[..., str]]:
+    """Start extra stand-ins with extra flags (fault tests); skipped against a real Ollama."""
+    server = httpx.get(f"{ollama_host}/", timeout=10).headers.get("server", "")
+    if os.environ.get("OLLAMA_HOST") and not server.startswith(STANDIN_SERVER_HEADER):
+        pytest.skip("OLLAMA_HOST is a real Ollama: stand-in fault injection does not apply")
+    processes: list[subprocess.Popen[str]] = []
+
+    def start(*flags: str) -> str:
+        process, host = start_standin(*flags)
+        processes.append(process)
+        return host
+
+    yield start
+    for process in processes:
+        stop(process)
