@@ -1,0 +1,91 @@
+"""The app factory: ``create_app()`` wires settings, services, routes and error handlers.
+
+The lifespan builds the Ollama and Chroma clients once (:meth:`Services.from_settings`)
+and closes them at shutdown; routes reach them only through :mod:`api.deps`. Tests pass
+``services=`` (fakes) instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from api.errors import install_error_handlers
+from api.metrics import Metrics, MetricsMiddleware
+from api.routes import ROUTERS
+from api.services import Services
+from retrieval.settings import Settings, get_settings
+
+DESCRIPTION = (
+    "Grounded answers from your documents. Native API under /v1 (query, search, "
+    "collections, documents), an Ollama-compatible facade under /api (collection <c> is "
+    "the model docent/<c>), and OpenAI-compatible /v1/models and /v1/chat/completions."
+)
+
+
+def cors_options(origins: list[str]) -> dict[str, object]:
+    """CORSMiddleware arguments for an allowlist like ``OLLAMA_ORIGINS``.
+
+    Exact origins, ``*`` for any, and ``*`` wildcards inside an origin (``http://localhost:*``).
+    """
+    exact = [o for o in origins if "*" not in o]
+    patterns = [o for o in origins if "*" in o and o != "*"]
+    options: dict[str, object] = {
+        "allow_origins": ["*"] if "*" in origins else exact,
+        "allow_methods": ["GET", "POST", "DELETE", "OPTIONS", "HEAD"],
+        "allow_headers": ["Authorization", "Content-Type", "Accept"],
+    }
+    if patterns:
+        options["allow_origin_regex"] = "|".join(
+            ".*".join(re.escape(part) for part in p.split("*")) for p in patterns
+        )
+    return options
+
+
+def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
+    """Build the Docent API.
+
+    Args:
+        settings: the settings tree; default :func:`get_settings` (or ``services.settings``).
+        services: ready-made services (tests: fakes); default: built by the lifespan from
+            ``settings`` and closed at shutdown.
+
+    Returns:
+        The FastAPI app (serve it with uvicorn; ``docent serve`` does).
+    """
+    if services is not None:
+        settings = services.settings
+    resolved = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if services is not None:
+            app.state.services = services
+            yield
+            return
+        built = await Services.from_settings(resolved)
+        app.state.services = built
+        try:
+            yield
+        finally:
+            await built.aclose()
+
+    app = FastAPI(title="Docent", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    if services is not None:
+        app.state.services = services
+
+    def current_metrics() -> Metrics | None:
+        built: Services | None = getattr(app.state, "services", None)
+        return built.metrics if built is not None else None
+
+    install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware, metrics=current_metrics)
+    if resolved.api.cors_origins:
+        app.add_middleware(CORSMiddleware, **cors_options(resolved.api.cors_origins))  # type: ignore[arg-type]
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

@@ -1,0 +1,84 @@
+"""The one place routes get their collaborators: ``Annotated`` dependency aliases.
+
+Nothing is built here: everything comes from the :class:`~api.services.Services` the
+lifespan put on ``app.state``. Tests swap them with ``create_app(services=...)`` or
+``app.dependency_overrides``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import httpx
+from fastapi import Depends, Request
+
+from api.limiter import GenerationLimiter
+from api.metrics import Metrics
+from api.services import Services
+from api.uploads import UploadIngestor
+from retrieval.answer import Answerer
+from retrieval.search import Searcher
+from retrieval.settings import Settings
+from retrieval.store import ChunkStore
+from retrieval.types import ChatModel, Embedder
+
+
+def get_services(request: Request) -> Services:
+    """The services of the app serving ``request``."""
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_settings_dep(services: ServicesDep) -> Settings:
+    return services.settings
+
+
+def get_store(services: ServicesDep) -> ChunkStore:
+    return services.store
+
+
+def get_embedder(services: ServicesDep) -> Embedder:
+    return services.embedder
+
+
+def get_chat(services: ServicesDep) -> ChatModel:
+    return services.chat
+
+
+def get_searcher(services: ServicesDep) -> Searcher:
+    return services.searcher
+
+
+def get_answerer(services: ServicesDep) -> Answerer:
+    return services.answerer
+
+
+def get_ingestor(services: ServicesDep) -> UploadIngestor:
+    return services.ingest
+
+
+def get_ollama_http(services: ServicesDep) -> httpx.AsyncClient:
+    return services.ollama_http
+
+
+def get_limiter(services: ServicesDep) -> GenerationLimiter:
+    return services.limiter
+
+
+def get_metrics(services: ServicesDep) -> Metrics:
+    return services.metrics
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+StoreDep = Annotated[ChunkStore, Depends(get_store)]
+EmbedderDep = Annotated[Embedder, Depends(get_embedder)]
+ChatDep = Annotated[ChatModel, Depends(get_chat)]
+SearcherDep = Annotated[Searcher, Depends(get_searcher)]
+AnswererDep = Annotated[Answerer, Depends(get_answerer)]
+IngestorDep = Annotated[UploadIngestor, Depends(get_ingestor)]
+OllamaHttpDep = Annotated[httpx.AsyncClient, Depends(get_ollama_http)]
+LimiterDep = Annotated[GenerationLimiter, Depends(get_limiter)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]

@@ -1,0 +1,28 @@
+"""One router per area; :data:`ROUTERS` in the order the app includes them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.routes import (
+    collections,
+    documents,
+    health,
+    metrics,
+    ollama_compat,
+    openai_compat,
+    query,
+    search,
+)
+
+ROUTERS: tuple[APIRouter, ...] = (
+    health.router,
+    metrics.router,
+    query.router,
+    search.router,
+    collections.router,
+    documents.router,
+    ollama_compat.router,
+    ollama_compat.open_router,
+    openai_compat.router,
+)

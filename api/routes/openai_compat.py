@@ -1,0 +1,131 @@
+"""OpenAI-compatible endpoints: the collection ``<c>`` is the model ``docent/<c>``.
+
+``POST /v1/chat/completions`` streams OpenAI SSE chunks ending in ``data: [DONE]``
+(``stream_options.include_usage`` adds a usage chunk), or answers one ``chat.completion``.
+``"docent_sources": false`` (``extra_body`` in the ``openai`` SDK) drops the footer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse, Response
+
+from api.auth import require_api_key
+from api.deps import ServicesDep
+from api.errors import ModelNotFound
+from api.facade import collection_of, footer_enabled, model_name, openai_options, split_conversation
+from api.generation import start_generation
+from api.openai_schemas import (
+    ChatCompletion,
+    ChatCompletionChoice,
+    ChatCompletionCreate,
+    ChatCompletionMessage,
+    CompletionUsage,
+    OpenAIModel,
+    OpenAIModels,
+)
+from api.streaming import SSE, footer_for, openai_finish_reason, openai_stream, openai_usage
+from retrieval.answer import AskRequest
+from retrieval.errors import CollectionNotFound, InvalidRequest
+
+router = APIRouter(tags=["openai"], dependencies=[Depends(require_api_key)])
+
+_STREAM_DOC: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "A chat.completion, or SSE chunks when stream is true.",
+        "content": {SSE: {}},
+    }
+}
+
+
+def openai_model_not_found(model: str) -> ModelNotFound:
+    error = ModelNotFound(model)
+    error.message = (
+        f"The model `{model}` does not exist. Models are docent/<collection>; "
+        "list them with GET /v1/models."
+    )
+    return error
+
+
+@router.get("/v1/models")
+async def list_models(services: ServicesDep) -> OpenAIModels:
+    """Every collection as a model ``docent/<collection>``."""
+    infos = await asyncio.to_thread(services.store.list_collections)
+    created = int(time.time())
+    return OpenAIModels(data=[OpenAIModel(id=model_name(i.name), created=created) for i in infos])
+
+
+@router.get("/v1/models/{model:path}")
+async def get_model(model: str, services: ServicesDep) -> OpenAIModel:
+    """One model (``docent/<collection>``)."""
+    collection = collection_of(model)
+    if collection is None:
+        raise openai_model_not_found(model)
+    try:
+        await asyncio.to_thread(services.store.get_collection, collection)
+    except CollectionNotFound as exc:
+        raise openai_model_not_found(model) from exc
+    return OpenAIModel(id=model_name(collection), created=int(time.time()))
+
+
+@router.post("/v1/chat/completions", response_model=ChatCompletion, responses=_STREAM_DOC)
+async def chat_completions(body: ChatCompletionCreate, services: ServicesDep) -> Response:
+    """A grounded answer to the last user message, as an OpenAI chat completion."""
+    collection = collection_of(body.model)
+    if collection is None:
+        raise openai_model_not_found(body.model)
+    conversation = split_conversation([(m.role, m.text()) for m in body.messages])
+    if not conversation.question.strip():
+        raise InvalidRequest("Expected a non-empty user message in messages; got none.")
+    request = AskRequest(
+        question=conversation.question,
+        collection=collection,
+        options=openai_options(
+            temperature=body.temperature,
+            top_p=body.top_p,
+            seed=body.seed,
+            max_tokens=body.max_completion_tokens or body.max_tokens,
+            stop=body.stop,
+        ),
+        system=conversation.system,
+        history=conversation.history,
+    )
+    try:
+        generation = await start_generation(
+            services.limiter, services.answerer, services.metrics, request
+        )
+    except CollectionNotFound as exc:
+        raise openai_model_not_found(body.model) from exc
+    footer = footer_enabled(services.settings.api.sources_footer, body.docent_sources)
+    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        stream = openai_stream(
+            generation.events(),
+            completion_id=completion_id,
+            model=body.model,
+            include_usage=include_usage,
+            footer=footer,
+        )
+        return generation.response(stream, SSE)
+    sources, done = await generation.collect()
+    completion = ChatCompletion(
+        id=completion_id,
+        created=int(time.time()),
+        model=body.model,
+        choices=[
+            ChatCompletionChoice(
+                message=ChatCompletionMessage(
+                    content=done.answer + footer_for(done, sources, footer)
+                ),
+                finish_reason=openai_finish_reason(done),
+            )
+        ],
+        usage=CompletionUsage(**openai_usage(done)),
+    )
+    return JSONResponse(completion.model_dump(mode="json"))

@@ -1,0 +1,43 @@
+"""``docent serve``: run the API with uvicorn."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from api.auth import is_loopback
+from retrieval.settings import get_settings
+
+
+def exposure_problem(host: str, api_keys: Sequence[str], allow_unauthenticated: bool) -> str | None:
+    """Why serving on ``host`` would be unsafe, or None when it is fine."""
+    if is_loopback(host) or api_keys or allow_unauthenticated:
+        return None
+    return (
+        f"Refusing to serve on {host} without API keys: anyone who can reach it could read "
+        "your documents. Set DOCENT_API_KEYS=key1,key2 (clients send "
+        "`Authorization: Bearer <key>`), bind to 127.0.0.1, or pass --allow-unauthenticated."
+    )
+
+
+def serve_command(
+    host: Annotated[
+        str, typer.Option(help="Address to bind; non-loopback addresses need API keys.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 8000,
+    allow_unauthenticated: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unauthenticated",
+            help="Serve on a non-loopback address without DOCENT_API_KEYS (not recommended).",
+        ),
+    ] = False,
+) -> None:
+    """Serve the native API, the Ollama-compatible facade and the OpenAI-compatible endpoints."""
+    problem = exposure_problem(host, get_settings().api.api_keys, allow_unauthenticated)
+    if problem:
+        raise typer.BadParameter(problem, param_hint="--host")
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port)

@@ -1,0 +1,61 @@
+"""Property-based tests from the app's own OpenAPI schema: no input makes a 5xx.
+
+Runs against the app wired with fakes (ScriptedChat, FakeEmbedder, in-memory Chroma).
+Every operation is included, streaming and upload routes too; 15 examples each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+
+import httpx
+import schemathesis
+from fastapi import FastAPI
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+
+from api.app import create_app
+from api.services import Services
+from api.uploads import PipelineIngestor
+from ingest.pipeline import Ingestor
+from ingest.reading import InProcessReader
+from retrieval.store import ChunkStore
+from tests.api.conftest import COLLECTION, DOCS, FakeUpstream, make_settings
+from tests.fakes import FakeEmbedder
+from tests.retrieval.fakes_chat import ScriptedChat
+from tests.retrieval.fixtures_retrieval import fill_store
+
+
+def build_app() -> FastAPI:
+    """The app with fakes; built at import because schemathesis parametrizes from it."""
+    path = Path(tempfile.mkdtemp(prefix="docent-schemathesis-"))
+    app_settings = make_settings(path, max_upload_mb=1)
+    embedder = FakeEmbedder()
+    store = ChunkStore.ephemeral()
+    asyncio.run(fill_store(store, COLLECTION, DOCS, embedder))
+    services = Services.compose(
+        app_settings,
+        store=store,
+        embedder=embedder,
+        chat=ScriptedChat(),
+        ingest=PipelineIngestor(Ingestor(store, embedder, app_settings, reader=InProcessReader())),
+        ollama_http=httpx.AsyncClient(
+            base_url="http://ollama.test", transport=httpx.MockTransport(FakeUpstream().handler)
+        ),
+    )
+    return create_app(services=services)
+
+
+schema = schemathesis.openapi.from_asgi("/openapi.json", build_app())
+
+
+@schema.parametrize()
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+def test_no_server_errors(case) -> None:
+    case.call_and_validate(checks=[not_a_server_error])
