@@ -1,0 +1,160 @@
+"""Per-file isolation: files are read in worker processes with memory and time limits.
+
+A small pool of long-lived workers (started with ``forkserver``, so they do not inherit
+the parent's memory) reads one file at a time each. A worker gets ``RLIMIT_AS`` set to
+the memory limit; a file that takes longer than the time limit gets its worker killed
+(-> ``timeout``) and a fresh worker takes its place, as after any crash. Start-up costs
+about a second per worker on 2 cores, so workers are reused across files.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import queue
+import resource
+import threading
+from multiprocessing.connection import Connection
+from typing import Any
+
+from ingest.chunking import ChunkingPlan
+from ingest.reading import ReadOutcome, read_and_split
+from ingest.results import FileFailure
+
+log = logging.getLogger(__name__)
+
+_MB = 1024 * 1024
+
+
+def _worker_main(conn: Connection, memory_mb: int) -> None:
+    """Loop of a worker process: read files sent over ``conn`` until it closes."""
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    limit = memory_mb * _MB
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard == resource.RLIM_INFINITY or hard > limit:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    while True:
+        try:
+            name, data, plan = conn.recv()
+        except (EOFError, OSError):
+            return
+        reply: tuple[Any, ...]
+        fatal = False
+        try:
+            reply = ("ok", read_and_split(name, data, plan))
+        except FileFailure as exc:
+            reply = ("fail", exc.reason, exc.message)
+        except MemoryError:
+            reply = ("fail", "too_large", f"needs more than {memory_mb} MB to read")
+            fatal = True
+        except RecursionError:
+            reply = ("fail", "malformed", "cannot be parsed: structure nested too deeply")
+        except Exception as exc:
+            reply = ("fail", "malformed", f"cannot be parsed: {type(exc).__name__}: {exc}"[:200])
+        del data
+        try:
+            conn.send(reply)
+        except MemoryError:
+            conn.send(("fail", "too_large", f"needs more than {memory_mb} MB to read"))
+            fatal = True
+        if fatal:
+            return
+
+
+class _Worker:
+    def __init__(self, context: Any, memory_mb: int) -> None:
+        self.conn, child = multiprocessing.Pipe()
+        self.process = context.Process(
+            target=_worker_main, args=(child, memory_mb), daemon=True, name="docent-reader"
+        )
+        self.process.start()
+        child.close()
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(timeout=5)
+        self.conn.close()
+
+
+class IsolatedReader:
+    """Reads files in worker processes with per-file time and memory limits.
+
+    Thread-safe: call :meth:`read` from up to ``workers`` threads at once.
+    """
+
+    def __init__(self, workers: int, timeout_seconds: float, memory_mb: int) -> None:
+        self.timeout_seconds = timeout_seconds
+        self.memory_mb = memory_mb
+        self._context = multiprocessing.get_context("forkserver")
+        # the fork server imports the readers once; each worker is then a cheap fork
+        self._context.set_forkserver_preload(["ingest.reading"])
+        self._idle: queue.Queue[_Worker] = queue.Queue()
+        self._all: list[_Worker] = []
+        self._lock = threading.Lock()
+        self._workers = workers
+        self._started = 0
+        self.restarts = 0
+        """Workers replaced after a timeout or crash."""
+
+    def _checkout(self) -> _Worker:
+        with self._lock:
+            if self._idle.empty() and self._started < self._workers:
+                self._started += 1
+                worker = _Worker(self._context, self.memory_mb)
+                self._all.append(worker)
+                return worker
+        return self._idle.get()
+
+    def _replace(self, worker: _Worker) -> None:
+        worker.kill()
+        with self._lock:
+            self._all.remove(worker)
+            self.restarts += 1
+            fresh = _Worker(self._context, self.memory_mb)
+            self._all.append(fresh)
+        self._idle.put(fresh)
+
+    def read(self, name: str, data: bytes, plan: ChunkingPlan) -> ReadOutcome:
+        """Read and split one file in a worker.
+
+        Raises:
+            FileFailure: the file's reason, or ``timeout`` / ``too_large`` / ``malformed``
+                when the worker had to be killed or died.
+        """
+        worker = self._checkout()
+        try:
+            worker.conn.send((name, data, plan))
+            if not worker.conn.poll(self.timeout_seconds):
+                self._replace(worker)
+                raise FileFailure(
+                    "timeout",
+                    f"reading took longer than {self.timeout_seconds:g} s and was stopped "
+                    "(limit: DOCENT_INGEST_FILE_TIMEOUT_SECONDS)",
+                )
+            reply = worker.conn.recv()
+        except (EOFError, OSError, BrokenPipeError) as exc:
+            code = worker.process.exitcode
+            self._replace(worker)
+            raise FileFailure(
+                "malformed",
+                f"the reader crashed on this file (exit code {code}); it cannot be parsed "
+                f"within {self.memory_mb} MB (limit: DOCENT_INGEST_FILE_MEMORY_MB)",
+            ) from exc
+        if reply[0] == "ok":
+            self._idle.put(worker)
+            outcome: ReadOutcome = reply[1]
+            return outcome
+        if worker.process.is_alive() and reply[1] != "too_large":
+            self._idle.put(worker)
+        else:
+            self._replace(worker)
+        raise FileFailure(reply[1], reply[2])
+
+    def close(self) -> None:
+        """Stop every worker."""
+        with self._lock:
+            workers, self._all = self._all, []
+        for worker in workers:
+            worker.kill()

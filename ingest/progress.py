@@ -1,0 +1,88 @@
+"""How a run shows progress: a rich bar on a terminal, plain lines otherwise."""
+
+from __future__ import annotations
+
+import time
+from typing import TextIO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.progress import (
+    Progress as RichBar,
+)
+
+from ingest.pipeline import Progress
+from ingest.results import FileResult
+
+
+def describe(result: FileResult) -> str:
+    """One line for a finished file, e.g. ``failed a.pdf: encrypted: password required``."""
+    if result.status in ("failed", "skipped"):
+        return f"{result.status} {result.source}: {result.reason}: {result.message}"
+    line = f"{result.status} {result.source}"
+    if result.status in ("ingested", "unchanged", "removed"):
+        line += f" ({result.chunks} chunks)"
+    if result.notes:
+        line += " [" + "; ".join(result.notes) + "]"
+    return line
+
+
+class LineProgress(Progress):
+    """One plain line per finished file (for logs and pipes)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def file_done(self, result: FileResult) -> None:
+        print(describe(result), file=self.stream, flush=True)
+
+
+class BarProgress(Progress):
+    """A rich progress bar: files, chunks embedded, embeddings/s, ETA; problems above it."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.bar = RichBar(
+            TextColumn("[bold]ingest"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("files"),
+            TextColumn("{task.fields[chunks]} chunks, {task.fields[rate]:.1f} emb/s"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self.task: TaskID | None = None
+        self.chunks = 0
+        self.start = time.perf_counter()
+
+    def __enter__(self) -> BarProgress:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+    def started(self, files: int) -> None:
+        self.start = time.perf_counter()
+        self.task = self.bar.add_task("ingest", total=files, chunks=0, rate=0.0)
+
+    def file_done(self, result: FileResult) -> None:
+        if result.status in ("failed", "skipped"):
+            self.console.print(describe(result), markup=False, highlight=False)
+        if self.task is not None and result.status not in ("removed", "skipped"):
+            self.bar.advance(self.task)
+
+    def embedded(self, chunks: int) -> None:
+        self.chunks += chunks
+        rate = self.chunks / max(1e-6, time.perf_counter() - self.start)
+        if self.task is not None:
+            self.bar.update(self.task, chunks=self.chunks, rate=rate)

