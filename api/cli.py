@@ -14,6 +14,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
+from api.serve import serve_command
+from ingest.cli import ingest_command
+from ingest.eval_beir import eval_retrieval_command
+from retrieval.cli import ask_command
 from retrieval.doctor import missing_models, pull_model, run_checks
 from retrieval.settings import Settings, get_settings
 
@@ -22,6 +26,7 @@ app = typer.Typer(
     help="Docent: ask questions about your documents, answered by a local Ollama model.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    add_completion=False,
 )
 
 
@@ -74,6 +79,14 @@ def _pull_with_progress(settings: Settings, model: str, console: Console) -> Non
             console.print(f"[red]could not pull {model}[/red]: {exc}")
             return
     console.print(f"pulled {model}")
+
+
+app.command("ingest")(ingest_command)
+app.command("ask")(ask_command)
+app.command("serve")(serve_command)
+eval_app = typer.Typer(help="Measure Docent's quality.", no_args_is_help=True)
+eval_app.command("retrieval")(eval_retrieval_command)
+app.add_typer(eval_app, name="eval")
 
 
 def main() -> None:

@@ -65,7 +65,9 @@ class DoneEvent(BaseModel):
     )
     done_reason: str | None = None
     truncated: bool = Field(
-        default=False, description="True when Ollama evaluated fewer prompt tokens than sent."
+        default=False,
+        description="True when Ollama's prompt_eval_count reached num_ctx: the prompt was "
+        "probably cut (Docent's own estimate of the prompt size errs on the high side).",
     )
     usage: Usage | None = None
     timings: Timings | None = None

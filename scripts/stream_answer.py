@@ -28,7 +28,8 @@ def main(base_url: str, collection: str, question: str) -> int:
                 print("\n\nSources:")
                 for source in sources:
                     page = f" p.{source['page']}" if source["page"] else ""
-                    print(f"  [{source['n']}] {source['source']}{page}  (score {source['score']:.3f})")
+                    score = f"(score {source['score']:.3f})"
+                    print(f"  [{source['n']}] {source['source']}{page}  {score}")
     return 0
 
 

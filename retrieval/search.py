@@ -1,0 +1,224 @@
+"""Search a collection: dense (Chroma), lexical (BM25) or hybrid (reciprocal rank fusion).
+
+Hybrid takes the dense top-N and the lexical top-N (N = max(4k, 20)), scores each chunk
+``sum(1 / (rrf_k + rank))`` over the lists it appears in, and keeps the best ``k``.
+``Hit.score`` is the mode's own score (cosine, BM25 or RRF); the dense cosine and the BM25
+score travel in ``metadata`` under :data:`DENSE_SCORE_KEY` / ``LEXICAL_SCORE_KEY`` so
+relevance thresholds can use them whatever the mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from retrieval.errors import InvalidRequest
+from retrieval.filters import MetadataFilter
+from retrieval.lexical import LEXICAL_SCORE_KEY, Analyzer, LexicalIndexes
+from retrieval.settings import RetrievalMode, Settings
+from retrieval.store import ChunkStore
+from retrieval.types import Embedder, Hit
+
+DENSE_SCORE_KEY = "score_dense"
+"""Metadata key carrying a hit's dense cosine similarity."""
+
+MODES: tuple[RetrievalMode, ...] = ("dense", "lexical", "hybrid")
+MAX_K = 1000
+MMR_LAMBDA = 0.7
+"""Weight of relevance against novelty in MMR (1.0 = plain ranking)."""
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """One search.
+
+    Attributes:
+        query: the question text.
+        collection: the collection to search.
+        k: hits wanted; None means ``settings.retrieval.k``.
+        mode: ``dense``, ``lexical`` or ``hybrid``; None means ``settings.retrieval.mode``.
+        filters: ``{"source": ..., "page_min": n, "page_max": n, other_key: value}``.
+        mmr: re-rank the candidates for diversity (maximal marginal relevance).
+    """
+
+    query: str
+    collection: str = "default"
+    k: int | None = None
+    mode: RetrievalMode | None = None
+    filters: Mapping[str, Any] | None = None
+    mmr: bool = False
+
+
+def candidate_count(k: int) -> int:
+    """How many candidates each list contributes to fusion (and to MMR)."""
+    return max(k * 4, 20)
+
+
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[Hit]], rrf_k: int) -> list[Hit]:
+    """Fuse ranked lists; a hit's score becomes ``sum(1 / (rrf_k + rank))`` (rank from 1).
+
+    Metadata of a chunk found by several lists is merged, so both the dense and the
+    lexical score survive.
+    """
+    scores: dict[str, float] = {}
+    merged: dict[str, Hit] = {}
+    for ranking in rankings:
+        for rank, hit in enumerate(ranking, start=1):
+            scores[hit.id] = scores.get(hit.id, 0.0) + 1.0 / (rrf_k + rank)
+            previous = merged.get(hit.id)
+            metadata = {**previous.metadata, **hit.metadata} if previous else dict(hit.metadata)
+            merged[hit.id] = Hit(id=hit.id, text=hit.text, score=0.0, metadata=metadata)
+    order = sorted(scores, key=lambda i: (-scores[i], i))
+    return [
+        Hit(id=i, text=merged[i].text, score=scores[i], metadata=merged[i].metadata) for i in order
+    ]
+
+
+def mmr_rerank(
+    hits: Sequence[Hit], k: int, analyzer: Analyzer, weight: float = MMR_LAMBDA
+) -> list[Hit]:
+    """Maximal marginal relevance over ``hits`` (ranked best first).
+
+    Relevance is the rank-normalised score; redundancy is the cosine between the chunks'
+    term-count vectors, so near-duplicate chunks (overlapping windows, repeated
+    boilerplate) give way to different ones. Scores stay as they were; only order changes.
+    """
+    if len(hits) <= 1:
+        return list(hits[:k])
+    vectors = [Counter(analyzer.terms(hit.text)) for hit in hits]
+    relevance = [1.0 - i / len(hits) for i in range(len(hits))]
+    chosen: list[int] = []
+    remaining = list(range(len(hits)))
+    while remaining and len(chosen) < k:
+
+        def gain(i: int) -> float:
+            redundancy = max((_cosine(vectors[i], vectors[j]) for j in chosen), default=0.0)
+            return weight * relevance[i] - (1.0 - weight) * redundancy
+
+        best = max(remaining, key=gain)
+        chosen.append(best)
+        remaining.remove(best)
+    return [hits[i] for i in chosen]
+
+
+def _cosine(a: Counter[str], b: Counter[str]) -> float:
+    if not a or not b:
+        return 0.0
+    dot = sum(count * b[term] for term, count in a.items() if term in b)
+    norm = math.sqrt(sum(v * v for v in a.values())) * math.sqrt(sum(v * v for v in b.values()))
+    return dot / norm
+
+
+class Searcher:
+    """Runs :class:`SearchRequest`s against the store, the embedder and the lexical index.
+
+    Args:
+        settings: the settings tree (retrieval defaults, Chroma mode for the lexical index).
+        store: the chunk store.
+        embedder: embeds queries; must be the model that built the collection.
+        lexical: the lexical indexes; by default persisted under ``<chroma path>/lexical``
+            in embedded mode, in memory with a Chroma server.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: ChunkStore,
+        embedder: Embedder,
+        *,
+        lexical: LexicalIndexes | None = None,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._embedder = embedder
+        if lexical is None:
+            lexical = LexicalIndexes(store, lexical_root(settings, store))
+        self.lexical = lexical
+
+    @property
+    def embedder(self) -> Embedder:
+        return self._embedder
+
+    async def search(self, request: SearchRequest) -> list[Hit]:
+        """The best ``k`` chunks for the request, best first.
+
+        Raises:
+            CollectionNotFound: no such collection.
+            EmbeddingModelMismatch: the collection was built with another embedding model.
+            InvalidRequest: an empty query, a bad ``k``, mode or filter.
+            OllamaUnavailable, OllamaModelMissing, OllamaFailed: embedding the query failed.
+        """
+        query = request.query.strip()
+        if not query:
+            raise InvalidRequest("Expected a non-empty query, got an empty string.")
+        k = self._settings.retrieval.k if request.k is None else request.k
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+            raise InvalidRequest(f"Expected k between 1 and {MAX_K}, got {k!r}.")
+        mode = request.mode or self._settings.retrieval.mode
+        if mode not in MODES:
+            raise InvalidRequest(f"Expected mode to be one of {', '.join(MODES)}, got {mode!r}.")
+        where = MetadataFilter.parse(request.filters)
+        pool = candidate_count(k) if (mode == "hybrid" or request.mmr) else k
+        name = request.collection
+        if mode == "lexical":
+            await asyncio.to_thread(self._store.get_collection, name)
+            hits = await self._lexical(name, query, pool, where)
+        else:
+            await asyncio.to_thread(self._store.check_embed_model, name, self._embedder.model)
+            if mode == "dense":
+                hits = await self._dense(name, query, pool, where)
+            else:
+                dense, lexical = await asyncio.gather(
+                    self._dense(name, query, pool, where),
+                    self._lexical(name, query, pool, where),
+                )
+                hits = reciprocal_rank_fusion([dense, lexical], self._settings.retrieval.rrf_k)
+        if request.mmr:
+            return mmr_rerank(hits, k, self.lexical.analyzer)
+        return hits[:k]
+
+    async def _dense(self, name: str, query: str, n: int, where: MetadataFilter) -> list[Hit]:
+        vector = await self._embedder.embed_query(query)
+        hits = await asyncio.to_thread(self._store.query, name, vector, n, where.where())
+        return [
+            Hit(
+                id=hit.id,
+                text=hit.text,
+                score=hit.score,
+                metadata={**hit.metadata, DENSE_SCORE_KEY: hit.score},
+            )
+            for hit in hits
+        ]
+
+    async def _lexical(self, name: str, query: str, n: int, where: MetadataFilter) -> list[Hit]:
+        index = await asyncio.to_thread(self.lexical.get, name)
+        predicate = None if where.is_empty else where.matches
+        return await asyncio.to_thread(index.search, query, n, predicate)
+
+
+def lexical_root(settings: Settings, store: ChunkStore) -> Path | None:
+    """Where lexical indexes persist: beside embedded Chroma, else nowhere.
+
+    With a Chroma server or an in-memory store, indexes live in memory per process.
+    """
+    if settings.chroma.is_server or store.where.startswith("memory:"):
+        return None
+    return Path(store.where) / "lexical"
+
+
+def is_relevant(hit: Hit, min_score: float) -> bool:
+    """Whether a hit counts as relevant for answering.
+
+    The dense cosine must reach ``min_score`` when the hit has one; a hit found only
+    lexically counts when its BM25 score is positive.
+    """
+    dense = hit.metadata.get(DENSE_SCORE_KEY)
+    if isinstance(dense, int | float) and not isinstance(dense, bool):
+        return float(dense) >= min_score
+    lexical = hit.metadata.get(LEXICAL_SCORE_KEY)
+    return isinstance(lexical, int | float) and float(lexical) > 0.0

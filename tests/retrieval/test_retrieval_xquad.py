@@ -1,0 +1,80 @@
+"""Retrieval with the real embedding model (stand-in or Ollama) on XQuAD paragraphs,
+in English, Chinese and Arabic: the gold paragraph ranks in the top k for most questions.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from retrieval.embedder import OllamaEmbedder
+from retrieval.search import Searcher, SearchRequest
+from retrieval.settings import RetrievalMode, Settings
+from retrieval.store import ChunkStore
+from tests.retrieval.fixtures_retrieval import Doc, fill_store
+
+XQUAD = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "xquad"
+ARTICLES = 2
+"""Articles used per language (about ten paragraphs, a few dozen questions)."""
+QUESTIONS_PER_PARAGRAPH = 2
+K = 5
+
+
+def load_xquad(language: str) -> tuple[list[Doc], list[tuple[str, str]]]:
+    """Paragraphs as docs (source = paragraph id) and (question, gold source) pairs."""
+    data = json.loads((XQUAD / f"xquad.{language}.dev.json").read_text(encoding="utf-8"))
+    docs: list[Doc] = []
+    questions: list[tuple[str, str]] = []
+    for a, article in enumerate(data["data"][:ARTICLES]):
+        for p, paragraph in enumerate(article["paragraphs"]):
+            source = f"a{a}p{p}"
+            docs.append(Doc(source, paragraph["context"]))
+            questions += [
+                (qa["question"], source) for qa in paragraph["qas"][:QUESTIONS_PER_PARAGRAPH]
+            ]
+    return docs, questions
+
+
+@pytest.fixture(scope="module")
+async def xquad_searcher(ollama_host, embed_model, tmp_path_factory):
+    settings = Settings()
+    settings.ollama.host = ollama_host
+    settings.ollama.embed_model = embed_model
+    settings.chroma.path = tmp_path_factory.mktemp("chroma")
+    store = ChunkStore.ephemeral()
+    embedder = OllamaEmbedder(settings.ollama)
+    questions = {}
+    for language in ("en", "zh", "ar"):
+        docs, questions[language] = load_xquad(language)
+        await fill_store(store, f"xquad-{language}", docs, embedder)
+    yield Searcher(settings, store, embedder), questions
+    await embedder.aclose()
+
+
+async def _hit_rate(searcher: Searcher, collection: str, questions, mode: RetrievalMode) -> float:
+    found = 0
+    for question, gold in questions:
+        hits = await searcher.search(SearchRequest(question, collection, k=K, mode=mode))
+        found += gold in {hit.source for hit in hits}
+    return found / len(questions)
+
+
+@pytest.mark.parametrize(
+    ("language", "mode", "at_least"),
+    [
+        ("en", "dense", 0.8),
+        ("en", "lexical", 0.8),
+        ("en", "hybrid", 0.85),
+        ("zh", "lexical", 0.8),  # character bigrams
+        ("zh", "hybrid", 0.8),
+        ("ar", "lexical", 0.7),
+        ("ar", "hybrid", 0.7),
+    ],
+)
+async def test_gold_paragraph_in_top_k(xquad_searcher, language, mode, at_least):
+    searcher, questions = xquad_searcher
+    assert len(questions[language]) >= 20
+    rate = await _hit_rate(searcher, f"xquad-{language}", questions[language], mode)
+    assert rate >= at_least, f"{language}/{mode}: gold paragraph in top {K} for {rate:.0%}"

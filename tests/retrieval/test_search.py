@@ -1,0 +1,181 @@
+"""Searcher over a real in-memory Chroma with the hash-based fake embedder."""
+
+from __future__ import annotations
+
+import pytest
+
+from retrieval.errors import CollectionNotFound, EmbeddingModelMismatch, InvalidRequest
+from retrieval.filters import MetadataFilter
+from retrieval.lexical import Analyzer
+from retrieval.search import (
+    DENSE_SCORE_KEY,
+    Searcher,
+    SearchRequest,
+    is_relevant,
+    lexical_root,
+    mmr_rerank,
+    reciprocal_rank_fusion,
+)
+from retrieval.settings import Settings
+from retrieval.store import ChunkStore
+from retrieval.types import Hit
+from tests.fakes import FakeEmbedder
+from tests.retrieval.fixtures_retrieval import Doc, fill_store
+
+DOCS = [
+    Doc("manual.pdf", "The pump must be primed with water before starting.", 1),
+    Doc("manual.pdf", "Replace the filter cartridge every six months.", 2),
+    Doc("manual.pdf", "The warranty covers the motor for five years.", 3),
+    Doc("faq.md", "Customer support is open Monday to Friday.", 0),
+    Doc("faq.md", "Orders ship within two business days.", 0),
+]
+
+
+@pytest.fixture
+async def searcher(tmp_path):
+    settings = Settings()
+    settings.chroma.path = tmp_path
+    store = ChunkStore.ephemeral()
+    embedder = FakeEmbedder(dimension=64)
+    await fill_store(store, "docs", DOCS, embedder)
+    return Searcher(settings, store, embedder)
+
+
+def _hit(i: str, score: float = 1.0) -> Hit:
+    return Hit(id=i, text=i, score=score)
+
+
+def test_rrf_scores_and_order():
+    fused = reciprocal_rank_fusion([[_hit("a"), _hit("b")], [_hit("b"), _hit("c")]], rrf_k=60)
+    assert [h.id for h in fused] == ["b", "a", "c"]
+    assert fused[0].score == pytest.approx(1 / 62 + 1 / 61)
+    assert fused[1].score == pytest.approx(1 / 61)
+    assert fused[2].score == pytest.approx(1 / 62)
+
+
+def test_rrf_merges_metadata_of_both_lists():
+    dense = Hit("a", "t", 0.9, {DENSE_SCORE_KEY: 0.9})
+    lexical = Hit("a", "t", 3.0, {"score_lexical": 3.0})
+    (fused,) = reciprocal_rank_fusion([[dense], [lexical]], rrf_k=1)
+    assert fused.metadata == {DENSE_SCORE_KEY: 0.9, "score_lexical": 3.0}
+
+
+def test_mmr_prefers_a_different_chunk_over_a_duplicate():
+    hits = [
+        Hit("1", "pump priming water start", 3),
+        Hit("2", "pump priming water start", 2),
+        Hit("3", "warranty motor years", 1),
+    ]
+    assert [h.id for h in mmr_rerank(hits, 2, Analyzer())] == ["1", "3"]
+    assert [h.id for h in mmr_rerank(hits, 3, Analyzer(), weight=1.0)] == ["1", "2", "3"]
+
+
+@pytest.mark.parametrize(
+    ("hit", "expected"),
+    [
+        (Hit("a", "t", 0.5, {DENSE_SCORE_KEY: 0.5}), True),
+        (Hit("a", "t", 0.1, {DENSE_SCORE_KEY: 0.1}), False),
+        (Hit("a", "t", 2.0, {"score_lexical": 2.0}), True),
+        (Hit("a", "t", 0.0, {}), False),
+    ],
+)
+def test_is_relevant(hit, expected):
+    assert is_relevant(hit, 0.3) is expected
+
+
+async def test_each_mode_finds_the_matching_chunk(searcher):
+    for mode in ("dense", "lexical", "hybrid"):
+        hits = await searcher.search(
+            SearchRequest("When does the warranty cover the motor?", "docs", k=2, mode=mode)
+        )
+        assert hits[0].text == DOCS[2].text, mode
+        assert len(hits) <= 2
+
+
+async def test_hybrid_keeps_both_scores(searcher):
+    hits = await searcher.search(SearchRequest("filter cartridge", "docs", k=3, mode="hybrid"))
+    top = hits[0]
+    assert top.text == DOCS[1].text
+    assert DENSE_SCORE_KEY in top.metadata
+    assert "score_lexical" in top.metadata
+    assert top.score == pytest.approx(2 / 61)  # first in both lists, rrf_k = 60
+
+
+@pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
+async def test_filters_apply_in_every_mode(searcher, mode):
+    request = SearchRequest("the pump filter warranty support", "docs", k=5, mode=mode)
+    by_source = await searcher.search(
+        SearchRequest(**{**request.__dict__, "filters": {"source": "faq.md"}})
+    )
+    assert by_source
+    assert {h.source for h in by_source} == {"faq.md"}
+    pages = await searcher.search(
+        SearchRequest(**{**request.__dict__, "filters": {"page_min": 2, "page_max": 3}})
+    )
+    assert pages
+    assert {h.page for h in pages} <= {2, 3}
+
+
+async def test_mmr_returns_k_distinct_hits(searcher):
+    hits = await searcher.search(SearchRequest("pump water", "docs", k=3, mmr=True))
+    assert len(hits) == 3
+    assert len({h.id for h in hits}) == 3
+
+
+async def test_unknown_collection(searcher):
+    for mode in ("dense", "lexical"):
+        with pytest.raises(CollectionNotFound):
+            await searcher.search(SearchRequest("x", "nope", mode=mode))
+
+
+async def test_refuses_another_embedding_model(searcher, tmp_path):
+    other = Searcher(searcher._settings, searcher._store, FakeEmbedder(model="other-model"))
+    with pytest.raises(EmbeddingModelMismatch, match="built with embedding model 'fake-embed'"):
+        await other.search(SearchRequest("pump", "docs", mode="hybrid"))
+
+
+@pytest.mark.parametrize(
+    ("request_", "message"),
+    [
+        (SearchRequest("  ", "docs"), "Expected a non-empty query"),
+        (SearchRequest("pump", "docs", k=0), "Expected k between 1 and 1000, got 0"),
+        (SearchRequest("pump", "docs", mode="fuzzy"), "Expected mode to be one of"),  # type: ignore[arg-type]
+        (SearchRequest("pump", "docs", filters={"page": [1, 2]}), "got list"),
+        (SearchRequest("pump", "docs", filters={"page_min": "2"}), "page_min to be a whole"),
+        (SearchRequest("pump", "docs", filters={"page_min": 3, "page_max": 2}), "page_min <="),
+        (SearchRequest("pump", "docs", filters={"$or": 1}), "Expected filter keys"),
+    ],
+)
+async def test_bad_requests_say_what_was_expected(searcher, request_, message):
+    with pytest.raises(InvalidRequest, match=message.replace("(", r"\(")):
+        await searcher.search(request_)
+
+
+def test_filter_where_and_predicate_agree():
+    flt = MetadataFilter.parse({"source": "a.pdf", "page_min": 2, "page_max": 4, "lang": "en"})
+    assert flt.where() == {
+        "$and": [
+            {"source": {"$eq": "a.pdf"}},
+            {"lang": {"$eq": "en"}},
+            {"page": {"$gte": 2}},
+            {"page": {"$lte": 4}},
+        ]
+    }
+    assert flt.matches({"source": "a.pdf", "page": 3, "lang": "en"})
+    assert not flt.matches({"source": "a.pdf", "page": 5, "lang": "en"})
+    assert not flt.matches({"source": "b.pdf", "page": 3, "lang": "en"})
+    assert not flt.matches({"source": "a.pdf", "page": 3})
+    assert MetadataFilter.parse({"source": "a"}).where() == {"source": {"$eq": "a"}}
+    assert MetadataFilter.parse(None).where() is None
+    assert not MetadataFilter.parse({"flag": True}).matches({"flag": 1})
+
+
+def test_lexical_indexes_persist_only_beside_embedded_chroma(tmp_path):
+    settings = Settings()
+    assert lexical_root(settings, ChunkStore.ephemeral()) is None
+    embedded = ChunkStore.from_settings(settings.chroma.model_copy(update={"path": tmp_path}))
+    assert lexical_root(settings, embedded) == tmp_path / "lexical"
+    server = settings.model_copy(
+        update={"chroma": settings.chroma.model_copy(update={"host": "chroma.internal"})}
+    )
+    assert lexical_root(server, embedded) is None
