@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Protocol, TypeVar
 
 from ingest.chunking import ChunkingPlan, chunk_version, content_hash, plan_chunking
@@ -207,7 +208,11 @@ class _Run:
             self.exists = True
         except CollectionNotFound:
             existing = None
-        if existing is not None and reindex and not self.dry_run:
+        if existing is not None and reindex:
+            if self.dry_run:
+                # the rebuild would embed every file again: plan them all
+                self.exists = False
+                return
             await asyncio.to_thread(self.store.delete_collection, self.collection)
             existing, self.exists = None, False
         if existing is not None:
@@ -364,28 +369,28 @@ class _Run:
             await out.put(None)
 
     async def _embed_wave(self, wave: list[_Doc]) -> list[_Doc]:
-        chunks = [c for doc in wave for c in doc.missing]
+        """Embed a wave; the documents that get an Ollama error fail, the rest go on.
+
+        On an error the wave is embedded again one document at a time, to find which
+        files Ollama refuses; a wave of one document simply fails that file.
+        """
         try:
-            vectors = await self.embedder.embed_documents([c.text for c in chunks])
-        except OllamaFailed:
-            if len(wave) == 1:
-                raise
-            return [d for doc in wave for d in await self._embed_alone(doc)]
+            await self._embed(wave)
+        except OllamaFailed as exc:
+            if len(wave) > 1:
+                return [d for doc in wave for d in await self._embed_wave([doc])]
+            message = f"the embedding model refused it: {exc.message}"
+            self._failed(wave[0].file, FileFailure("embedding_failed", message))
+            return []
+        return wave
+
+    async def _embed(self, wave: list[_Doc]) -> None:
+        chunks = [c for doc in wave for c in doc.missing]
+        vectors = await self.embedder.embed_documents([c.text for c in chunks])
         by_id = dict(zip((c.id for c in chunks), vectors, strict=True))
         for doc in wave:
             doc.vectors = {c.id: by_id[c.id] for c in doc.missing}
         self.progress.embedded(len(chunks))
-        return wave
-
-    async def _embed_alone(self, doc: _Doc) -> list[_Doc]:
-        """Embed one document; an Ollama error fails only this file."""
-        try:
-            await self._embed_wave([doc])
-        except OllamaFailed as exc:
-            message = f"the embedding model refused it: {exc.message}"
-            self._failed(doc.file, FileFailure("embedding_failed", message))
-            return []
-        return [doc]
 
     # -- stage 3: writing ----------------------------------------------------------------
 
@@ -447,6 +452,9 @@ class _Run:
                 continue
             if shard is not None and not shard.owns(record.source):
                 continue
+            # not walked (e.g. --glob left it out, or hidden) is not gone
+            if await asyncio.to_thread(_on_disk, record.root, record.source):
+                continue
             removed = 0
             if not self.dry_run:
                 removed = await asyncio.to_thread(
@@ -456,6 +464,10 @@ class _Run:
             self.finish(
                 FileResult(record.source, "removed", removed, path=f"{record.root}/{record.source}")
             )
+
+
+def _on_disk(root: str, source: str) -> bool:
+    return (Path(root) / source).is_file()
 
 
 def _path(file: SourceFile) -> str:

@@ -91,10 +91,12 @@ def discover(paths: list[Path], glob: str | None = None, shard: Shard | None = N
     ``glob`` selected them. A file argument is its own document, rooted at its folder.
 
     Raises:
-        InvalidRequest: a path does not exist.
+        InvalidRequest: a path does not exist, or two roots hold a file of the same
+            source (they would be one document in the index).
     """
     found = Discovery()
     seen: set[tuple[str, str]] = set()
+    roots: dict[str, str] = {}
     for raw in paths:
         path = raw.expanduser()
         if not path.exists():
@@ -129,5 +131,13 @@ def discover(paths: list[Path], glob: str | None = None, shard: Shard | None = N
                     )
                 )
                 continue
+            other = roots.setdefault(source, str(root))
+            if other != str(root):
+                raise InvalidRequest(
+                    f"Expected one file per document name, got {source!r} in both {other} "
+                    f"and {root}. A document is named by its path relative to the folder "
+                    "given: ingest these into separate collections (--collection), or give "
+                    "their common parent folder."
+                )
             found.files.append(SourceFile(source=source, path=candidate, root=str(root)))
     return found

@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import httpx
 import ollama
 
-from retrieval.errors import OllamaFailed
+from retrieval.errors import OllamaFailed, OllamaUnavailable
 from retrieval.ollama_client import (
     is_retryable,
     make_async_client,
@@ -40,6 +42,9 @@ class _Host:
     limit: asyncio.Semaphore
     in_flight: int = 0
     failures: int = field(default=0)
+    """Failures in a row; reset by a success."""
+    resting_until: float = 0.0
+    """``time.monotonic()`` until which the host is avoided after a failure."""
 
 
 class OllamaEmbedder:
@@ -76,7 +81,15 @@ class OllamaEmbedder:
         """Embed ``texts`` in batches, concurrently; vectors come back in input order."""
         size = self._settings.embed_batch_size
         batches = [list(texts[i : i + size]) for i in range(0, len(texts), size)]
-        results = await asyncio.gather(*(self._embed_batch(b) for b in batches))
+        tasks = [asyncio.ensure_future(self._embed_batch(b)) for b in batches]
+        try:
+            results = await asyncio.gather(*tasks)
+        except BaseException:
+            # one batch failed (or we were cancelled): stop the others, don't leave them running
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         return [vector for batch in results for vector in batch]
 
     async def embed_query(self, text: str) -> list[float]:
@@ -101,7 +114,9 @@ class OllamaEmbedder:
             await host.client.close()  # type: ignore[no-untyped-call]
 
     def _pick(self) -> _Host:
-        return min(self._hosts, key=lambda h: (h.in_flight, h.failures))
+        """The least busy host, avoiding hosts that rest after a failure while others can."""
+        now = time.monotonic()
+        return min(self._hosts, key=lambda h: (h.resting_until > now, h.in_flight, h.failures))
 
     async def _embed_batch(self, batch: list[str]) -> list[list[float]]:
         attempt = 0
@@ -118,10 +133,16 @@ class OllamaEmbedder:
                             truncate=True,
                             keep_alive=self._settings.keep_alive,
                         )
-                host.failures = 0
+                host.failures, host.resting_until = 0, 0.0
             except Exception as exc:
+                if not is_retryable(exc):
+                    raise
                 host.failures += 1
-                if attempt >= self._settings.max_retries or not is_retryable(exc):
+                rest = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2**host.failures)
+                host.resting_until = time.monotonic() + rest
+                if attempt >= self._settings.max_retries:
+                    if isinstance(exc, httpx.TransportError):  # e.g. the server hung up
+                        raise OllamaUnavailable.at(host.url) from exc
                     raise
                 delay = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)
                 delay *= random.uniform(0.5, 1.0)

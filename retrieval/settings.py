@@ -77,8 +77,8 @@ class OllamaSettings(_Section):
     hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         validation_alias=AliasChoices("DOCENT_OLLAMA_HOSTS", "hosts"),
-        description="Extra Ollama servers to fan embedding requests out to (comma-separated). "
-        "Empty means just OLLAMA_HOST.",
+        description="Ollama servers that embedding requests fan out to (comma-separated; "
+        "include OLLAMA_HOST's server if it should take part). Empty means just OLLAMA_HOST.",
     )
     embed_model: str = Field(
         default="nomic-embed-text",
