@@ -15,6 +15,7 @@ import os
 import queue
 import resource
 import threading
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -90,7 +91,8 @@ class IsolatedReader:
         self._context = multiprocessing.get_context("forkserver")
         # the fork server imports the readers once; each worker is then a cheap fork
         self._context.set_forkserver_preload(["ingest.reading"])
-        self._idle: queue.Queue[_Worker] = queue.Queue()
+        self._spawn: Callable[[Any, int], _Worker] = _Worker
+        self._idle: queue.Queue[_Worker | None] = queue.Queue()
         self._all: list[_Worker] = []
         self._lock = threading.Lock()
         self._workers = workers
@@ -99,22 +101,32 @@ class IsolatedReader:
         """Workers replaced after a timeout or crash."""
 
     def _checkout(self) -> _Worker:
-        with self._lock:
-            if self._idle.empty() and self._started < self._workers:
-                self._started += 1
-                worker = _Worker(self._context, self.memory_mb)
-                self._all.append(worker)
-                return worker
-        return self._idle.get()
+        while True:
+            with self._lock:
+                if self._idle.empty() and self._started < self._workers:
+                    worker = self._spawn(self._context, self.memory_mb)
+                    self._started += 1
+                    self._all.append(worker)
+                    return worker
+            idle = self._idle.get()
+            if idle is not None:  # None: a slot was freed, start a worker for it
+                return idle
 
     def _replace(self, worker: _Worker) -> None:
         worker.kill()
+        fresh: _Worker | None
         with self._lock:
             self._all.remove(worker)
             self.restarts += 1
-            fresh = _Worker(self._context, self.memory_mb)
-            self._all.append(fresh)
-        self._idle.put(fresh)
+            try:
+                fresh = self._spawn(self._context, self.memory_mb)
+            except OSError:
+                log.warning("event=reader_restart_failed", exc_info=True)
+                self._started -= 1  # the next checkout starts one again
+                fresh = None
+            else:
+                self._all.append(fresh)
+        self._idle.put(fresh)  # wakes a waiting reader either way
 
     def read(self, name: str, data: bytes, plan: ChunkingPlan) -> ReadOutcome:
         """Read and split one file in a worker.
