@@ -18,6 +18,7 @@ from api.errors import install_error_handlers
 from api.metrics import Metrics, MetricsMiddleware
 from api.routes import ROUTERS
 from api.services import Services
+from api.uploads import UploadLimitMiddleware
 from retrieval.settings import Settings, get_settings
 
 DESCRIPTION = (
@@ -25,6 +26,30 @@ DESCRIPTION = (
     "collections, documents), an Ollama-compatible facade under /api (collection <c> is "
     "the model docent/<c>), and OpenAI-compatible /v1/models and /v1/chat/completions."
 )
+
+
+CORS_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "Accept",
+    "User-Agent",
+    "X-Requested-With",
+    # what the openai SDK sends from a browser (Ollama allows the same list)
+    "OpenAI-Beta",
+    "x-stainless-arch",
+    "x-stainless-async",
+    "x-stainless-custom-poll-interval",
+    "x-stainless-helper-method",
+    "x-stainless-lang",
+    "x-stainless-os",
+    "x-stainless-package-version",
+    "x-stainless-poll-helper",
+    "x-stainless-retry-count",
+    "x-stainless-runtime",
+    "x-stainless-runtime-version",
+    "x-stainless-timeout",
+]
+"""Request headers browsers may send cross-origin (a preflight asking for others fails)."""
 
 
 def cors_options(origins: list[str]) -> dict[str, object]:
@@ -37,7 +62,7 @@ def cors_options(origins: list[str]) -> dict[str, object]:
     options: dict[str, object] = {
         "allow_origins": ["*"] if "*" in origins else exact,
         "allow_methods": ["GET", "POST", "DELETE", "OPTIONS", "HEAD"],
-        "allow_headers": ["Authorization", "Content-Type", "Accept"],
+        "allow_headers": CORS_HEADERS,
     }
     if patterns:
         options["allow_origin_regex"] = "|".join(
@@ -83,6 +108,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         return built.metrics if built is not None else None
 
     install_error_handlers(app)
+    app.add_middleware(UploadLimitMiddleware, max_upload_mb=resolved.api.max_upload_mb)
     app.add_middleware(MetricsMiddleware, metrics=current_metrics)
     if resolved.api.cors_origins:
         app.add_middleware(CORSMiddleware, **cors_options(resolved.api.cors_origins))  # type: ignore[arg-type]

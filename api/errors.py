@@ -29,6 +29,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from retrieval.answer import AnswerFailed
+from retrieval.answer import status_for_code as status_for_code  # re-exported: one lookup
 from retrieval.errors import DocentError
 from retrieval.events import ErrorEvent
 
@@ -59,21 +60,6 @@ class ModelNotFound(DocentError):
         escaped = model.replace("\\", "\\\\").replace('"', '\\"')
         super().__init__(f'model "{escaped}" not found, try pulling it first')
         self.model = model
-
-
-def _subclasses(cls: type[DocentError]) -> list[type[DocentError]]:
-    found = [cls]
-    for sub in cls.__subclasses__():
-        found.extend(_subclasses(sub))
-    return found
-
-
-def status_for_code(code: str) -> int:
-    """The HTTP status of a Docent error code (500 when unknown)."""
-    for cls in _subclasses(DocentError):
-        if isinstance(cls.code, str) and cls.code == code:
-            return cls.http_status
-    return 500
 
 
 def error_from_event(event: ErrorEvent) -> AnswerFailed:

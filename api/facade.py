@@ -42,14 +42,20 @@ class Conversation:
     system: str | None
 
 
-_ROLES: dict[str, ChatRole] = {"system": "system", "user": "user", "assistant": "assistant"}
+_ROLES: dict[str, ChatRole] = {
+    "system": "system",
+    "developer": "system",  # what OpenAI's newer models and SDKs send instead of system
+    "user": "user",
+    "assistant": "assistant",
+}
 
 
 def split_conversation(messages: Sequence[tuple[str, str]]) -> Conversation:
     """Split chat messages into question, history and system instructions.
 
     The last user message is the question; earlier user/assistant turns are history; the
-    last ``system`` message overrides the answer's instructions. Other roles are dropped.
+    last ``system`` (or OpenAI ``developer``) message overrides the answer's instructions.
+    Other roles are dropped.
 
     Args:
         messages: ``(role, content)`` pairs, oldest first.

@@ -14,6 +14,8 @@ from retrieval.events import DoneEvent
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""Methods counted by name; any other (clients may send any token) counts as ``other``."""
 
 
 class _EmbeddingCalls(Collector):
@@ -139,5 +141,6 @@ class MetricsMiddleware:
                 route = scope.get("route")
                 label = str(getattr(route, "path", "unmatched"))
                 method = str(scope.get("method", ""))
+                method = method if method in _METHODS else "other"  # bounded label set
                 metrics.requests.labels(method, label, str(status)).inc()
                 metrics.latency.labels(method, label).observe(time.perf_counter() - start)

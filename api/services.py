@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -131,5 +130,7 @@ class Services:
     async def aclose(self) -> None:
         """Close every client (errors are logged, not raised)."""
         for close in reversed(self.closers):
-            with contextlib.suppress(Exception):
+            try:
                 await close()
+            except Exception:
+                logger.exception("event=close_failed closer=%r", close)

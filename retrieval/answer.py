@@ -8,6 +8,7 @@ errors can still become real HTTP statuses. ``PreparedAnswer.events`` then yield
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
@@ -270,7 +271,9 @@ class Answerer:
         options = await self._options(request.options, need_context=bool(relevant))
         prompt: BuiltPrompt | None = None
         if relevant:
-            prompt = build_prompt(
+            # tokenising every block (and loading the vocabulary once) is CPU work: off the loop
+            prompt = await asyncio.to_thread(
+                build_prompt,
                 question,
                 relevant,
                 num_ctx=options.num_ctx or FALLBACK_CONTEXT,
@@ -320,7 +323,10 @@ class Answerer:
             num_ctx = min(info.context_length or FALLBACK_CONTEXT, answer.max_num_ctx)
         if num_ctx is not None and num_ctx < MIN_NUM_CTX:
             raise InvalidRequest(f"Expected num_ctx of at least {MIN_NUM_CTX}, got {num_ctx}.")
-        num_predict = options.num_predict or answer.num_predict
+        # Ollama clients may send num_predict -1 ("no limit") or -2 ("fill the context"): an
+        # answer budget of the whole window would leave no room for the documents.
+        given_predict = options.num_predict
+        num_predict = given_predict if given_predict and given_predict > 0 else answer.num_predict
         if num_ctx is not None and num_predict >= num_ctx:
             raise InvalidRequest(
                 f"Expected num_predict below num_ctx, got num_predict={num_predict} "

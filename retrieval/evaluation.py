@@ -158,7 +158,8 @@ def limit(data: BeirData, *, queries: int | None = None, corpus: int | None = No
             break
         if doc_id not in needed:
             ids.append(doc_id)
-    ordered = [doc_id for doc_id in data.corpus if doc_id in set(ids)]
+    kept = set(ids)
+    ordered = [doc_id for doc_id in data.corpus if doc_id in kept]
     return BeirData(
         corpus={doc_id: data.corpus[doc_id] for doc_id in ordered},
         queries=kept_queries,

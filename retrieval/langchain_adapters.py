@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Iterator, Mapping
+from contextlib import aclosing
 from typing import Any, TypeVar
 
 from langchain_core.callbacks import (
@@ -162,18 +163,20 @@ class DocentAnswerRunnable(Runnable[AnswerInput, str]):
             f"Expected a question string or an AskRequest, got {type(value).__name__}."
         )
 
-    async def aevents(self, value: AnswerInput) -> AsyncIterator[AnswerEvent]:
+    async def aevents(self, value: AnswerInput) -> AsyncGenerator[AnswerEvent, None]:
         """The typed events of the answer (sources, deltas, done or error)."""
         prepared = await self.answerer.prepare(self._request(value))
-        async for event in prepared.events():
-            yield event
+        async with aclosing(prepared.events()) as events:  # stopping early stops the model
+            async for event in events:
+                yield event
 
     async def _deltas(self, value: AnswerInput) -> AsyncGenerator[str, None]:
-        async for event in self.aevents(value):
-            if isinstance(event, DeltaEvent):
-                yield event.text
-            elif isinstance(event, ErrorEvent):
-                raise AnswerFailed(event.code, event.message, status_for_code(event.code))
+        async with aclosing(self.aevents(value)) as events:
+            async for event in events:
+                if isinstance(event, DeltaEvent):
+                    yield event.text
+                elif isinstance(event, ErrorEvent):
+                    raise AnswerFailed(event.code, event.message, status_for_code(event.code))
 
     async def _answer(self, value: AnswerInput) -> str:
         done: DoneEvent = await self.answerer.answer(self._request(value))

@@ -33,7 +33,8 @@ MIN_BLOCK_TOKENS = 48
 CHARS_PER_TOKEN = 3.0
 """Lower bound of characters per token assumed for unknown tokenizers (conservative)."""
 
-_DOC_TAG = re.compile(r"<(/?)(document)", re.IGNORECASE)
+_DOC_TAG = re.compile(r"<(\s*/?\s*)(document)", re.IGNORECASE)
+"""``<document``, ``</document`` and the spaced forms (``</ document``) a model reads alike."""
 
 
 @dataclass(frozen=True)

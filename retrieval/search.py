@@ -178,8 +178,8 @@ class Searcher:
                     self._lexical(name, query, pool, where),
                 )
                 hits = reciprocal_rank_fusion([dense, lexical], self._settings.retrieval.rrf_k)
-        if request.mmr:
-            return mmr_rerank(hits, k, self.lexical.analyzer)
+        if request.mmr:  # O(k * candidates) term-vector cosines: CPU work, off the loop
+            return await asyncio.to_thread(mmr_rerank, hits, k, self.lexical.analyzer)
         return hits[:k]
 
     async def _dense(self, name: str, query: str, n: int, where: MetadataFilter) -> list[Hit]:

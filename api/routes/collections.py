@@ -7,7 +7,7 @@ import asyncio
 from fastapi import APIRouter, Depends, Path
 
 from api.auth import require_api_key
-from api.deps import EmbedderDep, StoreDep
+from api.deps import EmbedderDep, SearcherDep, StoreDep
 from api.schemas import (
     COLLECTION_PATTERN,
     CollectionCreate,
@@ -69,8 +69,10 @@ async def create_collection(
 
 @router.delete("/v1/collections/{name}", responses=error_responses(400, 401, 404, 503))
 async def delete_collection(
-    store: StoreDep, name: str = Path(pattern=COLLECTION_PATTERN)
+    store: StoreDep, searcher: SearcherDep, name: str = Path(pattern=COLLECTION_PATTERN)
 ) -> CollectionDeleted:
     """Delete a collection with all its chunks and records."""
     await asyncio.to_thread(store.delete_collection, name)
+    # its lexical index (cached chunk texts, and the copy persisted beside embedded Chroma)
+    await asyncio.to_thread(searcher.lexical.forget, name)
     return CollectionDeleted(name=name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Path, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Path, UploadFile
 
 from api.auth import require_api_key
 from api.deps import IngestorDep, MetricsDep, SettingsDep, StoreDep
@@ -19,7 +19,7 @@ from api.schemas import (
     UploadPublic,
     error_responses,
 )
-from api.uploads import Upload, safe_filename
+from api.uploads import Upload, safe_filename, upload_limit_message
 from retrieval.settings import Settings
 from retrieval.store import DocumentRecord, doc_id_for
 
@@ -30,18 +30,7 @@ READ_CHUNK = 1024 * 1024
 
 
 def _too_large(settings: Settings) -> PayloadTooLarge:
-    limit = settings.api.max_upload_mb
-    return PayloadTooLarge(
-        f"Upload larger than {limit:g} MB (DOCENT_MAX_UPLOAD_MB). Send fewer or smaller "
-        "files per request, or ingest large files with `docent ingest`."
-    )
-
-
-async def check_upload_size(request: Request, settings: SettingsDep) -> None:
-    """Refuse an oversized upload from its Content-Length, before reading the body."""
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > settings.api.max_upload_mb * 1024 * 1024:
-        raise _too_large(settings)
+    return PayloadTooLarge(upload_limit_message(settings.api.max_upload_mb))
 
 
 async def read_uploads(files: list[UploadFile], settings: Settings) -> list[Upload]:
@@ -79,7 +68,6 @@ def document_public(record: DocumentRecord) -> DocumentPublic:
 
 @router.post(
     "/v1/collections/{name}/documents",
-    dependencies=[Depends(check_upload_size)],
     responses=error_responses(400, 401, 409, 413, 422, 502, 503),
 )
 async def upload_documents(
@@ -90,6 +78,7 @@ async def upload_documents(
     metrics: MetricsDep,
 ) -> UploadPublic:
     """Ingest uploaded files (same pipeline as `docent ingest`); one result per file."""
+    # the body's size is bounded while it arrives: api.uploads.UploadLimitMiddleware
     uploads = await read_uploads(files, settings)
     results = await ingest(name, uploads)
     data = [

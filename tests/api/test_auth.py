@@ -96,3 +96,29 @@ def test_serve_refuses_public_host_without_keys(monkeypatch: pytest.MonkeyPatch)
             serve_command(host="0.0.0.0", port=0, allow_unauthenticated=False)
     finally:
         get_settings.cache_clear()
+
+
+PUBLIC = {"/", "/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+
+
+@pytest.mark.parametrize("api_settings", [KEYS])
+async def test_every_other_route_needs_a_key(client: httpx.AsyncClient) -> None:
+    from fastapi.routing import APIRoute
+
+    from api.routes import ROUTERS
+
+    params = {"{name}": "docs", "{doc_id}": "d1", "{model:path}": "docent/docs"}
+    checked = 0
+    routes = [r for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)]
+    for route in routes:
+        if route.path in PUBLIC:
+            continue
+        path = route.path
+        for placeholder, value in params.items():
+            path = path.replace(placeholder, value)
+        assert "{" not in path, f"fill in the path parameters of {route.path}"
+        for method in route.methods:
+            response = await client.request(method, path, headers={"Authorization": "Bearer x"})
+            assert response.status_code == 401, f"{method} {route.path} is open"
+            checked += 1
+    assert checked >= 18  # every native, Ollama and OpenAI route

@@ -203,3 +203,39 @@ async def test_closing_the_stream_closes_the_model_stream(parts):
     with pytest.raises(asyncio.CancelledError):
         await task
     assert chat.closed == 2
+
+
+@pytest.mark.parametrize("num_predict", [-1, -2, 0])
+async def test_ollama_unbounded_num_predict_keeps_the_answer_budget(parts, num_predict):
+    # Ollama clients send -1 (no limit) or -2 (fill the context); the budget must still hold.
+    settings, answerer, chat = parts
+    chat.enqueue("Prime it with water [1].")
+    prepared = await answerer.prepare(
+        AskRequest("How do I start the pump?", "docs", options=ChatOptions(num_predict=num_predict))
+    )
+    assert prepared.prompt is not None
+    assert prepared.options.num_predict == settings.answer.num_predict
+    assert prepared.prompt.num_predict == settings.answer.num_predict
+    assert prepared.prompt.prompt_tokens + settings.answer.num_predict <= prepared.prompt.num_ctx
+    await _collect(prepared)
+    assert chat.history[-1].options.num_predict == settings.answer.num_predict
+
+
+async def test_prompt_is_built_off_the_event_loop(parts, monkeypatch):
+    # tokenising the blocks is CPU work (and the first call reads the vocabulary file)
+    import threading
+
+    import retrieval.answer
+
+    _, answerer, _ = parts
+    threads: list[threading.Thread] = []
+    real = retrieval.answer.build_prompt
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(retrieval.answer, "build_prompt", spy)
+    await answerer.prepare(AskRequest("How do I start the pump?", "docs"))
+    assert threads
+    assert threads[0] is not threading.main_thread()

@@ -77,3 +77,24 @@ async def test_runnable_events_and_errors(answerer):
     assert raised.value.http_status == 502
     with pytest.raises(InvalidRequest, match="Expected a question string or an AskRequest"):
         await runnable.ainvoke(42)  # type: ignore[arg-type]
+
+
+async def test_astream_stopped_early_closes_the_model_stream(answerer):
+    chat = answerer.chat
+    chat.delay = 0.01
+    chat.enqueue("one two three four five six seven eight")
+    stream = DocentAnswerRunnable(answerer, mode="lexical").astream("How hot for tea?")
+    assert await anext(stream) == "one "
+    await stream.aclose()
+    assert chat.closed == 1  # at once, not whenever the garbage collector gets to it
+
+
+async def test_aevents_stopped_early_closes_the_model_stream(answerer):
+    chat = answerer.chat
+    chat.delay = 0.01
+    chat.enqueue("one two three four five six seven eight")
+    events = DocentAnswerRunnable(answerer, mode="lexical").aevents("How hot for tea?")
+    assert isinstance(await anext(events), SourcesEvent)
+    await anext(events)
+    await events.aclose()
+    assert chat.closed == 1

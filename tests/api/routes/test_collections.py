@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 
 from api.schemas import CollectionDeleted, CollectionPublic, CollectionsPublic
+from api.services import Services
+from retrieval.lexical import LexicalIndexes
 from tests.api.conftest import COLLECTION
 
 
@@ -49,3 +53,17 @@ async def test_create_with_bad_name_is_422(client: httpx.AsyncClient) -> None:
     response = await client.post("/v1/collections", json={"name": "../etc"})
     assert response.status_code == 422
     assert response.json()["error"]["details"][0]["loc"] == "body.name"
+
+
+async def test_delete_drops_the_lexical_index(
+    client: httpx.AsyncClient, services: Services, tmp_path: Path
+) -> None:
+    services.searcher.lexical = LexicalIndexes(services.store, tmp_path / "lexical")
+    searched = await client.post(
+        "/v1/search", json={"query": "warranty", "collection": COLLECTION, "mode": "lexical"}
+    )
+    assert searched.status_code == 200
+    assert (tmp_path / "lexical" / COLLECTION).is_dir()
+    deleted = await client.delete(f"/v1/collections/{COLLECTION}")
+    assert deleted.status_code == 200
+    assert not (tmp_path / "lexical" / COLLECTION).exists()

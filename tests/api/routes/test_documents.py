@@ -112,3 +112,50 @@ async def test_upload_over_limit_without_content_length_is_413(client: httpx.Asy
         headers={"Content-Type": "multipart/form-data; boundary=b"},
     )
     assert response.status_code == 413
+
+
+@pytest.mark.parametrize("api_settings", [{"max_upload_mb": 0.004}])
+async def test_oversized_upload_is_refused_while_it_arrives(client: httpx.AsyncClient) -> None:
+    # FastAPI parses (and spools to disk) a multipart body before the route runs: the limit
+    # must stop the reading, not just judge what was read.
+    sent = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal sent
+        yield (
+            b'--b\r\nContent-Disposition: form-data; name="files"; filename="big.txt"\r\n'
+            b"Content-Type: text/plain\r\n\r\n"
+        )
+        for _ in range(200):  # 200 KB against a 4 KB limit
+            sent += 1
+            yield b"z" * 1024
+        yield b"\r\n--b--\r\n"
+
+    response = await client.post(
+        f"/v1/collections/{COLLECTION}/documents",
+        content=body(),
+        headers={"Content-Type": "multipart/form-data; boundary=b"},
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+    assert "DOCENT_MAX_UPLOAD_MB" in response.json()["error"]["message"]
+    assert sent <= 6
+
+
+@pytest.mark.parametrize("api_settings", [{"max_upload_mb": 0.001}])
+async def test_upload_content_length_over_limit_reads_nothing(client: httpx.AsyncClient) -> None:
+    pulled = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal pulled
+        pulled += 1
+        yield b"--b--\r\n" + b" " * 5000
+
+    response = await client.post(
+        f"/v1/collections/{COLLECTION}/documents",
+        content=body(),
+        headers={"Content-Type": "multipart/form-data; boundary=b", "Content-Length": "5007"},
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+    assert pulled == 0

@@ -40,3 +40,15 @@ async def test_metrics_count_requests_tokens_embeddings_chunks(
     assert sample(text, "docent_ingested_chunks_total") == 1
     assert sample(text, 'docent_ingested_files_total{status="ingested"}') == 1
     assert sample(text, "docent_generations_active") == 0
+
+
+async def test_unknown_methods_share_one_label(client: httpx.AsyncClient) -> None:
+    # a client may send any method token: each must not grow a new time series
+    for method in ("FOO1", "FOO2"):
+        await client.request(method, "/nowhere")
+    text = (await client.get("/metrics")).text
+    assert "FOO1" not in text
+    assert (
+        sample(text, 'docent_http_requests_total{method="other",route="unmatched",status="404"}')
+        == 2
+    )
