@@ -317,7 +317,10 @@ class Answerer:
     async def _options(self, given: ChatOptions | None, *, need_context: bool) -> ChatOptions:
         answer = self._settings.answer
         options = given or ChatOptions()
-        num_ctx = options.num_ctx or answer.num_ctx
+        # a client's num_ctx is capped: a remote caller must not make Ollama allocate a
+        # context (and KV cache) beyond what this server's operator allows
+        requested = min(options.num_ctx, answer.max_num_ctx) if options.num_ctx else None
+        num_ctx = requested or answer.num_ctx
         if num_ctx is None and need_context:
             info = await self._chat.info()
             num_ctx = min(info.context_length or FALLBACK_CONTEXT, answer.max_num_ctx)

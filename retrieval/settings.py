@@ -235,7 +235,11 @@ class AnswerSettings(_Section):
         description="Chat context window to request; unset = the model's own (from "
         "/api/show), capped at max_num_ctx.",
     )
-    max_num_ctx: int = Field(default=8192, ge=512, description="Upper bound on num_ctx.")
+    max_num_ctx: int = Field(
+        default=8192,
+        ge=512,
+        description="Upper bound on num_ctx, for the model's own and for what a request asks.",
+    )
     num_predict: int = Field(default=512, ge=16, description="Answer budget in tokens.")
     temperature: float = Field(default=0.1, ge=0, le=2)
 

@@ -221,6 +221,18 @@ async def test_ollama_unbounded_num_predict_keeps_the_answer_budget(parts, num_p
     assert chat.history[-1].options.num_predict == settings.answer.num_predict
 
 
+async def test_a_clients_num_ctx_is_capped_by_max_num_ctx(parts):
+    settings, answerer, chat = parts
+    chat.enqueue("Prime it with water [1].")
+    huge = settings.answer.max_num_ctx * 16
+    prepared = await answerer.prepare(
+        AskRequest("How do I start the pump?", "docs", options=ChatOptions(num_ctx=huge))
+    )
+    assert prepared.options.num_ctx == settings.answer.max_num_ctx
+    await _collect(prepared)
+    assert chat.history[-1].options.num_ctx == settings.answer.max_num_ctx
+
+
 async def test_prompt_is_built_off_the_event_loop(parts, monkeypatch):
     # tokenising the blocks is CPU work (and the first call reads the vocabulary file)
     import threading
