@@ -86,31 +86,28 @@ class OllamaChatMessageOut(BaseModel):
     content: str
 
 
-class OllamaChatResponse(BaseModel):
+class _OllamaAnswerObject(BaseModel):
+    """What chat and generate objects share; the counters come with ``done: true``."""
+
+    model: str
+    created_at: str
+    done: bool
+    done_reason: str | None = None
+    total_duration: int | None = None
+    load_duration: int | None = None
+    prompt_eval_count: int | None = None
+    prompt_eval_duration: int | None = None
+    eval_count: int | None = None
+    eval_duration: int | None = None
+
+
+class OllamaChatResponse(_OllamaAnswerObject):
     """One object of the stream, or the whole answer when ``stream`` is false."""
 
-    model: str
-    created_at: str
     message: OllamaChatMessageOut
-    done: bool
-    done_reason: str | None = None
-    total_duration: int | None = None
-    load_duration: int | None = None
-    prompt_eval_count: int | None = None
-    prompt_eval_duration: int | None = None
-    eval_count: int | None = None
-    eval_duration: int | None = None
 
 
-class OllamaGenerateResponse(BaseModel):
-    model: str
-    created_at: str
+class OllamaGenerateResponse(_OllamaAnswerObject):
+    """One object of the stream, or the whole answer when ``stream`` is false."""
+
     response: str
-    done: bool
-    done_reason: str | None = None
-    total_duration: int | None = None
-    load_duration: int | None = None
-    prompt_eval_count: int | None = None
-    prompt_eval_duration: int | None = None
-    eval_count: int | None = None
-    eval_duration: int | None = None

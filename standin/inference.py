@@ -122,13 +122,18 @@ def _unload_answer(state: StandinState, spec: ModelSpec, extra: dict[str, Any]) 
         host.unload()
     else:
         host.touch(0.0)
+    return _done_answer(extra, "unload")
+
+
+def _done_answer(fields: dict[str, Any], reason: str) -> Response:
+    """The one final object Ollama sends when a request only loads or unloads a model."""
     return GoJSONResponse(
         {
-            "model": extra.pop("model"),
+            "model": fields.pop("model"),
             "created_at": now_rfc3339(),
-            **extra,
+            **fields,
             "done": True,
-            "done_reason": "unload",
+            "done_reason": reason,
         }
     )
 
@@ -196,14 +201,7 @@ async def _load_only(request: Request, job: Job, fields: dict[str, Any]) -> Resp
     job.start()
     await job.wait_ready(request)
     await job.collect(request)
-    return GoJSONResponse(
-        {
-            **{"model": fields.pop("model"), "created_at": now_rfc3339()},
-            **fields,
-            "done": True,
-            "done_reason": "load",
-        }
-    )
+    return _done_answer(fields, "load")
 
 
 async def generate(request: Request) -> Response:

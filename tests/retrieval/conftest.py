@@ -18,6 +18,7 @@ import pytest
 
 from retrieval.settings import ChromaSettings
 from retrieval.store import ChunkStore
+from tests.conftest import stop
 
 
 def _free_port() -> int:
@@ -61,12 +62,7 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
             time.sleep(0.2)
         yield "127.0.0.1", port
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop(process)
 
 
 @pytest.fixture(scope="session")
