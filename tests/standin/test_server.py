@@ -174,3 +174,24 @@ def test_ps_lists_loaded_models_and_keep_alive_zero_unloads(
     assert entry.expires_at is not None
     client.embed(embed_model, input="and unload", keep_alive=0)
     assert "all-minilm:latest" not in {m.model for m in client.ps().models}
+
+
+def test_an_empty_prompt_loads_and_keep_alive_zero_unloads_the_chat_model(
+    ollama_host: str, chat_model: str
+) -> None:
+    loaded = httpx.post(
+        f"{ollama_host}/api/generate", json={"model": chat_model, "prompt": ""}, timeout=60
+    ).json()
+    assert (loaded["model"], loaded["response"], loaded["done"]) == (chat_model, "", True)
+    assert loaded["done_reason"] == "load"
+    unloaded = httpx.post(
+        f"{ollama_host}/api/generate",
+        json={"model": chat_model, "prompt": "", "keep_alive": 0},
+        timeout=60,
+    ).json()
+    assert (unloaded["model"], unloaded["done"], unloaded["done_reason"]) == (
+        chat_model,
+        True,
+        "unload",
+    )
+    assert "created_at" in unloaded
