@@ -30,6 +30,7 @@ from typing import Any, Literal
 import chromadb
 from chromadb.config import Settings as ChromaClientSettings
 
+from retrieval.derived import DerivedIndex
 from retrieval.errors import (
     ChromaUnavailable,
     CollectionNotFound,
@@ -156,6 +157,11 @@ class ChunkStore:
         self._client = client
         self.where = where
         """Where the data lives, for messages (a path or ``host:port``)."""
+        self._derived: list[DerivedIndex] = []
+
+    def subscribe(self, index: DerivedIndex) -> None:
+        """Keep ``index`` current: it is told of every chunk write and delete from now on."""
+        self._derived.append(index)
 
     @classmethod
     def from_settings(cls, settings: ChromaSettings) -> ChunkStore:
@@ -273,6 +279,8 @@ class ChunkStore:
             self._client.delete_collection(name)
             with suppress(chromadb.errors.NotFoundError):
                 self._client.delete_collection(name + DOCS_SUFFIX)
+        for index in self._derived:
+            index.collection_dropped(name)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -418,6 +426,8 @@ class ChunkStore:
                     metadatas=[dict(c.metadata) for c in part],
                     embeddings=[list(e) for e in embeddings[start : start + batch_size]],
                 )
+        for index in self._derived:
+            index.chunks_written(name, chunks)
         self._bump(name)
 
     def delete_chunks(self, name: str, ids: Sequence[str], batch_size: int = 1000) -> None:
@@ -428,6 +438,8 @@ class ChunkStore:
         for start in range(0, len(ids), batch_size):
             with _chroma_errors(self.where):
                 collection.delete(ids=list(ids[start : start + batch_size]))
+        for index in self._derived:
+            index.chunks_deleted(name, ids)
         self._bump(name)
 
     def delete_records(self, name: str, doc_ids: Sequence[str]) -> None:

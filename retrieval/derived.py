@@ -1,0 +1,27 @@
+"""Indexes derived from the store's chunks, kept current by the store's own writes.
+
+The store (:class:`retrieval.store.ChunkStore`) is the source of truth. Anything derived
+from its chunks (the lexical index) subscribes to the store and is told of every change,
+in proportion to the change, so that nothing rescans a collection on a hot path. A
+derived index can always be verified against the store and rebuilt from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from retrieval.types import Chunk
+
+
+class DerivedIndex(Protocol):
+    """What the store tells a derived index, after each change has reached Chroma."""
+
+    def chunks_written(self, collection: str, chunks: Sequence[Chunk]) -> None:
+        """Chunks were upserted (new ids, or replaced ones)."""
+
+    def chunks_deleted(self, collection: str, ids: Sequence[str]) -> None:
+        """Chunks were removed (ids that were absent may be among them)."""
+
+    def collection_dropped(self, collection: str) -> None:
+        """The collection and everything in it were deleted."""
