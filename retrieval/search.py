@@ -206,9 +206,9 @@ def lexical_root(settings: Settings, store: ChunkStore) -> Path | None:
 
     With a Chroma server or an in-memory store, indexes live in memory per process.
     """
-    if settings.chroma.is_server or store.where.startswith("memory:"):
+    if settings.chroma.is_server or store.persist_dir is None:
         return None
-    return Path(store.where) / "lexical"
+    return store.persist_dir / "lexical"
 
 
 def is_relevant(hit: Hit, min_score: float) -> bool:

@@ -153,10 +153,12 @@ class ChunkStore:
     from async code.
     """
 
-    def __init__(self, client: Any, where: str) -> None:
+    def __init__(self, client: Any, where: str, persist_dir: Path | None = None) -> None:
         self._client = client
         self.where = where
         """Where the data lives, for messages (a path or ``host:port``)."""
+        self.persist_dir = persist_dir
+        """Embedded Chroma's folder; None for a Chroma server or an in-memory store."""
         self._derived: list[DerivedIndex] = []
 
     def subscribe(self, index: DerivedIndex) -> None:
@@ -190,7 +192,7 @@ class ChunkStore:
                 f"Cannot open embedded Chroma at {path}: {exc}. Set DOCENT_CHROMA_PATH to a "
                 "writable folder, or DOCENT_CHROMA_HOST to use a Chroma server."
             ) from exc
-        return cls(client, str(path))
+        return cls(client, str(path), persist_dir=path)
 
     @classmethod
     def ephemeral(cls) -> ChunkStore:
