@@ -8,7 +8,7 @@ derived index can always be verified against the store and rebuilt from it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from retrieval.types import Chunk
@@ -25,3 +25,10 @@ class DerivedIndex(Protocol):
 
     def collection_dropped(self, collection: str) -> None:
         """The collection and everything in it were deleted."""
+
+    def indexed_ids(self, collection: str) -> set[str]:
+        """The chunk ids the index holds for ``collection`` (to verify it against the store)."""
+        ...
+
+    def rebuild(self, collection: str, chunks: Iterable[Chunk]) -> None:
+        """Replace everything the index holds for ``collection`` by ``chunks`` (repair)."""
