@@ -107,7 +107,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         built: Services | None = getattr(app.state, "services", None)
         return built.metrics if built is not None else None
 
-    install_error_handlers(app)
+    install_error_handlers(app, [route for router in ROUTERS for route in router.routes])
     app.add_middleware(UploadLimitMiddleware, max_upload_mb=resolved.api.max_upload_mb)
     app.add_middleware(MetricsMiddleware, metrics=current_metrics)
     if resolved.api.cors_origins:

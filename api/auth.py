@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from fastapi import Request
 
 from api.deps import SettingsDep
-from api.errors import Unauthorized
+from retrieval.errors import Unauthorized
 
 
 def bearer_token(authorization: str | None) -> str | None:

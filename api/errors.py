@@ -1,79 +1,121 @@
 """Errors as HTTP answers, in the shape each door's clients expect.
 
 - native API: ``{"error": {"code": ..., "message": ...}}`` (422 adds ``details``)
-- Ollama facade (``/api/*``): ``{"error": "..."}``, as Ollama answers
-- OpenAI endpoints (``/v1/chat/completions``, ``/v1/models``):
-  ``{"error": {"message", "type", "param", "code"}}``
+- Ollama facade: ``{"error": "..."}``, as Ollama answers
+- OpenAI endpoints: ``{"error": {"message", "type", "param", "code"}}``
 
+Each door picks its shape where its routes are declared: its router is built with
+``route_class=OllamaRoute`` / ``OpenAIRoute`` (native routes need nothing). The route
+marks the request, and the app's one handler per kind of error reads the mark. A request
+no route took (404, 405) gets the shape of the routes it comes closest to (see
+:func:`family_for_unmatched`).
+
+Codes and statuses come from the one registry, :data:`retrieval.errors.REGISTRY`.
 Unexpected exceptions are logged and answered with code ``internal_error``; their text
-never reaches a client. API-only additions to the tree in :mod:`retrieval.errors`:
-
-    DocentError
-    ├── Unauthorized        401 unauthorized
-    ├── PayloadTooLarge     413 payload_too_large
-    └── ModelNotFound       404 model_not_found     (facades: unknown docent/<collection>)
-
-An ``error`` event met while aggregating a stream is raised as
-:class:`retrieval.answer.AnswerFailed` (its code, the status of that code).
+never reaches a client.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Any, Literal
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, ClassVar, Literal
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute
 
-from retrieval.answer import AnswerFailed
-from retrieval.answer import status_for_code as status_for_code  # re-exported: one lookup
-from retrieval.errors import DocentError
-from retrieval.events import ErrorEvent
+from retrieval.errors import DocentError, ModelNotFound, PayloadTooLarge, Unauthorized
+
+__all__ = [  # the API's error classes live in retrieval.errors, with every other code
+    "ModelNotFound",
+    "PayloadTooLarge",
+    "Unauthorized",
+    "error_body",
+    "error_response",
+    "install_error_handlers",
+]
 
 logger = logging.getLogger(__name__)
 
 ErrorFamily = Literal["native", "ollama", "openai"]
+FAMILY_SCOPE_KEY = "docent.error_family"
+"""Where a route records, in the ASGI scope, the error shape of its door."""
 
 INTERNAL_MESSAGE = "Docent hit an unexpected error; it has been logged. Try again or report it."
 
-
-class Unauthorized(DocentError):
-    code = "unauthorized"
-    http_status = 401
+RouteHandler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
-class PayloadTooLarge(DocentError):
-    code = "payload_too_large"
-    http_status = 413
+class NativeRoute(APIRoute):
+    """A route whose errors take the native shape (the default for any ``APIRoute``)."""
+
+    error_family: ClassVar[ErrorFamily] = "native"
+
+    def get_route_handler(self) -> RouteHandler:
+        handler = super().get_route_handler()
+        family = self.error_family
+
+        async def marked(request: Request) -> Response:
+            request.scope[FAMILY_SCOPE_KEY] = family
+            return await handler(request)
+
+        return marked
 
 
-class ModelNotFound(DocentError):
-    """A facade model name that names no collection, in Ollama's wording."""
+class OllamaRoute(NativeRoute):
+    """A route of the Ollama-compatible facade: errors as ``{"error": "..."}``."""
 
-    code = "model_not_found"
-    http_status = 404
-
-    def __init__(self, model: str) -> None:
-        escaped = model.replace("\\", "\\\\").replace('"', '\\"')
-        super().__init__(f'model "{escaped}" not found, try pulling it first')
-        self.model = model
+    error_family = "ollama"
 
 
-def error_from_event(event: ErrorEvent) -> AnswerFailed:
-    """The exception to raise for an ``error`` event met while aggregating a stream."""
-    return AnswerFailed(event.code, event.message, status_for_code(event.code))
+class OpenAIRoute(NativeRoute):
+    """A route of the OpenAI-compatible endpoints: errors as OpenAI's error object."""
+
+    error_family = "openai"
 
 
-def family_for_path(path: str) -> ErrorFamily:
-    """Which error shape the clients of ``path`` understand."""
-    if path.startswith("/api/"):
-        return "ollama"
-    if path.startswith(("/v1/chat/", "/v1/models", "/v1/completions")):
-        return "openai"
-    return "native"
+def route_family(route: object) -> ErrorFamily:
+    """The error shape a route declared (native for a plain ``APIRoute``)."""
+    return route.error_family if isinstance(route, NativeRoute) else "native"
+
+
+def _first_segment(path: str) -> str:
+    return path.strip("/").split("/", 1)[0]
+
+
+def family_for_unmatched(routes: Sequence[BaseRoute], path: str) -> ErrorFamily:
+    """The error shape for a request to ``path`` that no route took.
+
+    A route with this path (so the method was wrong: 405) decides; otherwise the routes
+    sharing the first path segment decide when they all agree (``/api/...`` is the Ollama
+    facade's); otherwise native.
+
+    Args:
+        routes: the app's routes (:data:`api.routes.ROUTERS`' routes).
+        path: the request path.
+    """
+    nearby: set[ErrorFamily] = set()
+    for route in routes:
+        if not isinstance(route, APIRoute):
+            continue
+        if route.path_regex.match(path):
+            return route_family(route)
+        if _first_segment(route.path) == _first_segment(path):
+            nearby.add(route_family(route))
+    return nearby.pop() if len(nearby) == 1 else "native"
+
+
+def family_of(request: Request) -> ErrorFamily:
+    """The error shape for ``request``: its route's, else the nearest routes'."""
+    family: ErrorFamily | None = request.scope.get(FAMILY_SCOPE_KEY)
+    if family is not None:
+        return family
+    routes: Sequence[BaseRoute] = getattr(request.app.state, "error_routes", ())
+    return family_for_unmatched(routes, request.url.path)
 
 
 def _openai_type(status: int) -> str:
@@ -125,8 +167,7 @@ def error_response(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     """An error answer shaped for the door ``request`` came in by."""
-    family = family_for_path(request.url.path)
-    body = error_body(family, status, code, message, details=details)
+    body = error_body(family_of(request), status, code, message, details=details)
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -190,8 +231,14 @@ async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResp
     return error_response(request, 500, "internal_error", INTERNAL_MESSAGE)
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Register the one handler per kind of error."""
+def install_error_handlers(app: FastAPI, routes: Sequence[BaseRoute]) -> None:
+    """Register the one handler per kind of error.
+
+    Args:
+        app: the app.
+        routes: its routes, whose declared shapes also serve requests no route took.
+    """
+    app.state.error_routes = list(routes)
     app.add_exception_handler(DocentError, docent_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)

@@ -7,14 +7,14 @@ needs (close the stream, free the slot).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 
-from api.errors import error_from_event
 from api.limiter import GenerationLimiter, Slot
 from api.metrics import Metrics
 from api.streaming import EventStreamResponse
 from retrieval.answer import Answerer, AskRequest, PreparedAnswer
 from retrieval.events import AnswerEvent, DoneEvent, ErrorEvent, SourceRef
+from retrieval.stream import CollectedAnswer, collect
 
 logger = logging.getLogger(__name__)
 
@@ -46,13 +46,13 @@ class Generation:
     def sources(self) -> list[SourceRef]:
         return self.prepared.sources
 
-    def events(self) -> AsyncIterator[AnswerEvent]:
+    def events(self) -> AsyncGenerator[AnswerEvent, None]:
         """The answer's events, counted in the metrics as they pass (closed by :meth:`close`)."""
         stream = self._tracked()
         self._streams.append(stream)
         return stream
 
-    async def _tracked(self) -> AsyncIterator[AnswerEvent]:
+    async def _tracked(self) -> AsyncGenerator[AnswerEvent, None]:
         async for event in self._source:
             if isinstance(event, DoneEvent):
                 self._metrics.observe_answer(event)
@@ -60,26 +60,16 @@ class Generation:
                 self._metrics.observe_error(event.code)
             yield event
 
-    async def collect(self) -> tuple[list[SourceRef], DoneEvent]:
+    async def collect(self) -> CollectedAnswer:
         """Consume the whole stream (the non-streamed answer), then close.
 
         Raises:
             AnswerFailed: an ``error`` event arrived (status and code of its error).
         """
-        sources = self.sources
         try:
-            async for event in self.events():
-                if isinstance(event, ErrorEvent):
-                    raise error_from_event(event)
-                if isinstance(event, DoneEvent):
-                    return sources, event
-                if event.type == "sources":
-                    sources = event.sources
+            return await collect(self.events(), sources=self.sources)
         finally:
             await self.close()
-        raise error_from_event(
-            ErrorEvent(code="internal_error", message="The answer stream ended without a result.")
-        )
 
     def response(self, body: AsyncIterator[bytes], media_type: str) -> EventStreamResponse:
         """A streaming response of ``body`` (an encoding of :meth:`events`) that closes this."""

@@ -3,7 +3,7 @@
 ``Answerer.prepare`` retrieves and fits the prompt before anything is streamed, so its
 errors can still become real HTTP statuses. ``PreparedAnswer.events`` then yields
 ``sources``, text ``delta``s and ``done`` (or ``error`` if the model fails mid-stream).
-``Answerer.answer`` is that stream aggregated.
+``Answerer.answer`` is that stream aggregated by :func:`retrieval.stream.collect`.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
-from contextlib import aclosing, asynccontextmanager
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import Any
 
 from retrieval.citations import map_citations, uncited_sentences
 from retrieval.errors import DocentError, InvalidRequest
@@ -31,10 +31,10 @@ from retrieval.events import (
 from retrieval.prompt import BuiltPrompt, build_prompt
 from retrieval.search import Searcher, SearchRequest, is_relevant
 from retrieval.settings import RetrievalMode, Settings
+from retrieval.stream import collect
 from retrieval.types import ChatDelta, ChatDone, ChatMessage, ChatModel, ChatOptions, Hit
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 NOT_FOUND_ANSWER = "Not found in the documents."
 """The exact answer when nothing relevant is retrieved (the chat model is not called)."""
@@ -67,37 +67,6 @@ class AskRequest:
     options: ChatOptions | None = None
     system: str | None = None
     history: Sequence[ChatMessage] = ()
-
-
-class AnswerFailed(DocentError):
-    """An error event turned back into an exception (keeps the original code and status)."""
-
-    def __init__(self, code: str, message: str, http_status: int) -> None:
-        super().__init__(message)
-        self.code = code
-        self.http_status = http_status
-
-
-def status_for_code(code: str) -> int:
-    """The HTTP status of the Docent error with this code (500 when unknown)."""
-    stack: list[type[DocentError]] = [DocentError]
-    while stack:
-        cls = stack.pop()
-        if cls.code == code:
-            return cls.http_status
-        stack.extend(cls.__subclasses__())
-    return 500
-
-
-@asynccontextmanager
-async def _closing(stream: AsyncIterator[T]) -> AsyncGenerator[AsyncIterator[T], None]:
-    """Close ``stream`` on exit when it can be closed (async generators can)."""
-    try:
-        yield stream
-    finally:
-        aclose = getattr(stream, "aclose", None)
-        if aclose is not None:
-            await aclose()
 
 
 def source_refs(hits: Sequence[Hit]) -> list[SourceRef]:
@@ -160,7 +129,7 @@ class PreparedAnswer:
         first_token: float | None = None
         done: ChatDone | None = None
         try:
-            async with _closing(self._chat.stream(self.prompt.messages, self.options)) as stream:
+            async with aclosing(self._chat.stream(self.prompt.messages, self.options)) as stream:
                 async for item in stream:
                     if isinstance(item, ChatDelta):
                         if first_token is None:
@@ -306,13 +275,7 @@ class Answerer:
             DocentError: whatever :meth:`prepare` raises, or the stream's error event.
         """
         prepared = await self.prepare(request)
-        async with aclosing(prepared.events()) as events:
-            async for event in events:
-                if isinstance(event, ErrorEvent):
-                    raise AnswerFailed(event.code, event.message, status_for_code(event.code))
-                if isinstance(event, DoneEvent):
-                    return event
-        raise AnswerFailed("internal_error", "The answer stream ended without a result.", 500)
+        return (await collect(prepared.events(), sources=prepared.sources)).done
 
     async def _options(self, given: ChatOptions | None, *, need_context: bool) -> ChatOptions:
         answer = self._settings.answer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
 import ollama
@@ -64,7 +64,7 @@ class OllamaChat:
 
     async def stream(
         self, messages: Sequence[ChatMessage], options: ChatOptions
-    ) -> AsyncIterator[ChatDelta | ChatDone]:
+    ) -> AsyncGenerator[ChatDelta | ChatDone, None]:
         """Stream the answer to ``messages``: deltas, then one :class:`ChatDone`.
 
         Closing this generator early (``aclose``, or cancelling the task) closes the HTTP

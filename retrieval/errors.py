@@ -13,10 +13,21 @@ message that is safe to show a user (what went wrong, what to do).
     ├── DocumentNotFound         404 document_not_found
     ├── EmbeddingModelMismatch   409 embedding_model_mismatch
     ├── InvalidRequest           400 invalid_request
-    └── Busy                     503 busy                 a bounded queue is full
+    ├── Busy                     503 busy                 a bounded queue is full
+    ├── Unauthorized             401 unauthorized         (HTTP API) no or a wrong API key
+    ├── PayloadTooLarge          413 payload_too_large    (HTTP API) upload over the limit
+    ├── ModelNotFound            404 model_not_found      (facades) unknown docent/<collection>
+    └── AnswerFailed             (the code it carries)    an ``error`` event raised again
+
+:data:`REGISTRY` is the one explicit table of codes: each code, its HTTP status, its
+class. It is written out by hand (not found by walking subclasses), so a code's status
+never depends on which modules happen to be imported; a test checks it is complete.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 
 class DocentError(Exception):
@@ -113,3 +124,84 @@ class InvalidRequest(DocentError):
 class Busy(DocentError):
     code = "busy"
     http_status = 503
+
+
+class Unauthorized(DocentError):
+    code = "unauthorized"
+    http_status = 401
+
+
+class PayloadTooLarge(DocentError):
+    code = "payload_too_large"
+    http_status = 413
+
+
+class ModelNotFound(DocentError):
+    """A facade model name that names no collection (Ollama's wording unless told)."""
+
+    code = "model_not_found"
+    http_status = 404
+
+    def __init__(self, model: str, message: str | None = None) -> None:
+        escaped = model.replace("\\", "\\\\").replace('"', '\\"')
+        super().__init__(message or f'model "{escaped}" not found, try pulling it first')
+        self.model = model
+
+    @classmethod
+    def openai(cls, model: str) -> ModelNotFound:
+        """The same error in the OpenAI endpoints' wording."""
+        return cls(
+            model,
+            f"The model `{model}` does not exist. Models are docent/<collection>; "
+            "list them with GET /v1/models.",
+        )
+
+
+@dataclass(frozen=True)
+class ErrorCode:
+    """One row of the registry: a stable code, its HTTP status, the class raising it."""
+
+    code: str
+    http_status: int
+    error: type[DocentError]
+
+
+def _table(*classes: type[DocentError]) -> Mapping[str, ErrorCode]:
+    rows = {cls.code: ErrorCode(cls.code, cls.http_status, cls) for cls in classes}
+    if len(rows) != len(classes):
+        raise RuntimeError("two error classes share a code")  # pragma: no cover
+    return rows
+
+
+REGISTRY: Mapping[str, ErrorCode] = _table(
+    DocentError,
+    OllamaUnavailable,
+    OllamaModelMissing,
+    OllamaFailed,
+    ChromaUnavailable,
+    CollectionNotFound,
+    CollectionExists,
+    DocumentNotFound,
+    EmbeddingModelMismatch,
+    InvalidRequest,
+    Busy,
+    Unauthorized,
+    PayloadTooLarge,
+    ModelNotFound,
+)
+"""Every code Docent raises, by code (``internal_error`` is :class:`DocentError` itself)."""
+
+
+def status_for_code(code: str) -> int:
+    """The HTTP status of ``code`` (500 for a code not in :data:`REGISTRY`)."""
+    row = REGISTRY.get(code)
+    return row.http_status if row is not None else 500
+
+
+class AnswerFailed(DocentError):
+    """An ``error`` event of an answer stream raised again: its code, that code's status."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.http_status = status_for_code(code)

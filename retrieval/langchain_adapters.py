@@ -29,11 +29,12 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import ConfigDict, PrivateAttr
 
-from retrieval.answer import Answerer, AnswerFailed, AskRequest, status_for_code
+from retrieval.answer import Answerer, AskRequest
 from retrieval.errors import InvalidRequest
-from retrieval.events import AnswerEvent, DeltaEvent, DoneEvent, ErrorEvent
+from retrieval.events import AnswerEvent, DoneEvent
 from retrieval.search import Searcher, SearchRequest
 from retrieval.settings import RetrievalMode
+from retrieval.stream import deltas
 from retrieval.types import Hit
 
 T = TypeVar("T")
@@ -59,7 +60,7 @@ class _LoopThread:
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop()).result()
 
-    def iterate(self, iterator: AsyncIterator[T]) -> Iterator[T]:
+    def iterate(self, iterator: AsyncGenerator[T, None]) -> Iterator[T]:
         try:
             while True:
                 try:
@@ -67,9 +68,7 @@ class _LoopThread:
                 except StopAsyncIteration:
                     return
         finally:
-            aclose = getattr(iterator, "aclose", None)
-            if aclose is not None:
-                self.run(aclose())
+            self.run(iterator.aclose())
 
 
 async def _next(iterator: AsyncIterator[T]) -> T:
@@ -171,12 +170,9 @@ class DocentAnswerRunnable(Runnable[AnswerInput, str]):
                 yield event
 
     async def _deltas(self, value: AnswerInput) -> AsyncGenerator[str, None]:
-        async with aclosing(self.aevents(value)) as events:
-            async for event in events:
-                if isinstance(event, DeltaEvent):
-                    yield event.text
-                elif isinstance(event, ErrorEvent):
-                    raise AnswerFailed(event.code, event.message, status_for_code(event.code))
+        async with aclosing(deltas(self.aevents(value))) as texts:
+            async for text in texts:
+                yield text
 
     async def _answer(self, value: AnswerInput) -> str:
         done: DoneEvent = await self.answerer.answer(self._request(value))
@@ -204,9 +200,6 @@ class DocentAnswerRunnable(Runnable[AnswerInput, str]):
         self, input: AnswerInput, config: RunnableConfig | None = None, **kwargs: Any
     ) -> AsyncIterator[str]:
         """The answer's text deltas."""
-        deltas = self._deltas(input)
-        try:
-            async for text in deltas:
+        async with aclosing(self._deltas(input)) as texts:
+            async for text in texts:
                 yield text
-        finally:
-            await deltas.aclose()

@@ -6,7 +6,7 @@ interchangeable.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -118,6 +118,6 @@ class ChatModel(Protocol):
 
     def stream(
         self, messages: Sequence[ChatMessage], options: ChatOptions
-    ) -> AsyncIterator[ChatDelta | ChatDone]: ...
+    ) -> AsyncGenerator[ChatDelta | ChatDone, None]: ...
 
     async def info(self) -> ModelInfo: ...

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from api.auth import require_api_key
 from api.deps import ServicesDep
-from api.errors import ModelNotFound
+from api.errors import OllamaRoute
 from api.facade import (
     Conversation,
     collection_of,
@@ -50,14 +50,16 @@ from api.streaming import (
     ollama_stream,
 )
 from retrieval.answer import AskRequest
-from retrieval.errors import CollectionNotFound, OllamaUnavailable
+from retrieval.errors import CollectionNotFound, ModelNotFound, OllamaUnavailable
 from retrieval.store import CollectionInfo
 
 OLLAMA_COMPAT_VERSION = "0.12.0"
 """The Ollama API version the facade reports (its shapes follow this release)."""
 
-router = APIRouter(tags=["ollama"], dependencies=[Depends(require_api_key)])
-open_router = APIRouter(tags=["ollama"])
+router = APIRouter(
+    tags=["ollama"], dependencies=[Depends(require_api_key)], route_class=OllamaRoute
+)
+open_router = APIRouter(tags=["ollama"], route_class=OllamaRoute)
 
 _STREAM_DOC: dict[int | str, dict[str, Any]] = {
     200: {

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 
 from api.auth import require_api_key
 from api.deps import ServicesDep
-from api.errors import ModelNotFound
+from api.errors import OpenAIRoute
 from api.facade import collection_of, footer_enabled, model_name, openai_options, split_conversation
 from api.generation import start_generation
 from api.openai_schemas import (
@@ -31,9 +31,11 @@ from api.openai_schemas import (
 )
 from api.streaming import SSE, footer_for, openai_finish_reason, openai_stream, openai_usage
 from retrieval.answer import AskRequest
-from retrieval.errors import CollectionNotFound, InvalidRequest
+from retrieval.errors import CollectionNotFound, InvalidRequest, ModelNotFound
 
-router = APIRouter(tags=["openai"], dependencies=[Depends(require_api_key)])
+router = APIRouter(
+    tags=["openai"], dependencies=[Depends(require_api_key)], route_class=OpenAIRoute
+)
 
 _STREAM_DOC: dict[int | str, dict[str, Any]] = {
     200: {
@@ -41,15 +43,6 @@ _STREAM_DOC: dict[int | str, dict[str, Any]] = {
         "content": {SSE: {}},
     }
 }
-
-
-def openai_model_not_found(model: str) -> ModelNotFound:
-    error = ModelNotFound(model)
-    error.message = (
-        f"The model `{model}` does not exist. Models are docent/<collection>; "
-        "list them with GET /v1/models."
-    )
-    return error
 
 
 @router.get("/v1/models")
@@ -65,11 +58,11 @@ async def get_model(model: str, services: ServicesDep) -> OpenAIModel:
     """One model (``docent/<collection>``)."""
     collection = collection_of(model)
     if collection is None:
-        raise openai_model_not_found(model)
+        raise ModelNotFound.openai(model)
     try:
         await asyncio.to_thread(services.store.get_collection, collection)
     except CollectionNotFound as exc:
-        raise openai_model_not_found(model) from exc
+        raise ModelNotFound.openai(model) from exc
     return OpenAIModel(id=model_name(collection), created=int(time.time()))
 
 
@@ -78,7 +71,7 @@ async def chat_completions(body: ChatCompletionCreate, services: ServicesDep) ->
     """A grounded answer to the last user message, as an OpenAI chat completion."""
     collection = collection_of(body.model)
     if collection is None:
-        raise openai_model_not_found(body.model)
+        raise ModelNotFound.openai(body.model)
     conversation = split_conversation([(m.role, m.text()) for m in body.messages])
     if not conversation.question.strip():
         raise InvalidRequest("Expected a non-empty user message in messages; got none.")
@@ -100,7 +93,7 @@ async def chat_completions(body: ChatCompletionCreate, services: ServicesDep) ->
             services.limiter, services.answerer, services.metrics, request
         )
     except CollectionNotFound as exc:
-        raise openai_model_not_found(body.model) from exc
+        raise ModelNotFound.openai(body.model) from exc
     footer = footer_enabled(services.settings.api.sources_footer, body.docent_sources)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     if body.stream:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 
 from retrieval.types import ChatDelta, ChatDone, ChatMessage, ChatOptions, ModelInfo
@@ -53,7 +53,7 @@ class ScriptedChat:
 
     async def stream(
         self, messages: Sequence[ChatMessage], options: ChatOptions
-    ) -> AsyncIterator[ChatDelta | ChatDone]:
+    ) -> AsyncGenerator[ChatDelta | ChatDone, None]:
         self.history.append(ChatCall(list(messages), options))
         answer = self._script.pop(0) if self._script else "OK."
         finished = False

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter
 
-from retrieval.answer import NOT_FOUND_ANSWER, Answerer, AnswerFailed, AskRequest, PreparedAnswer
+from retrieval.answer import NOT_FOUND_ANSWER, Answerer, AskRequest, PreparedAnswer
+from retrieval.errors import AnswerFailed
 from retrieval.errors import InvalidRequest, OllamaUnavailable
 from retrieval.events import AnswerEvent, DeltaEvent, DoneEvent, ErrorEvent, SourcesEvent
 from retrieval.search import Searcher

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from langchain_core.documents import Document
 
-from retrieval.answer import NOT_FOUND_ANSWER, Answerer, AnswerFailed, AskRequest
+from retrieval.answer import NOT_FOUND_ANSWER, Answerer, AskRequest
+from retrieval.errors import AnswerFailed
 from retrieval.errors import InvalidRequest, OllamaFailed
 from retrieval.events import DoneEvent, SourcesEvent
 from retrieval.langchain_adapters import DocentAnswerRunnable, DocentRetriever
