@@ -1,8 +1,8 @@
 """The app factory: ``create_app()`` wires settings, services, routes and error handlers.
 
-The lifespan builds the Ollama and Chroma clients once (:meth:`Services.from_settings`)
-and closes them at shutdown; routes reach them only through :mod:`api.deps`. Tests pass
-``services=`` (fakes) instead.
+The lifespan opens the composition root (:func:`ingest.runtime.open_runtime`) once and
+closes it at shutdown; routes reach its parts only through :mod:`api.deps`. Tests pass
+``services=`` (a runtime of fakes) instead.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from api.metrics import Metrics, MetricsMiddleware
 from api.routes import ROUTERS
 from api.services import Services
 from api.uploads import UploadLimitMiddleware
+from ingest.runtime import open_runtime
 from retrieval.settings import Settings, get_settings
 
 DESCRIPTION = (
@@ -92,12 +93,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             app.state.services = services
             yield
             return
-        built = await Services.from_settings(resolved)
-        app.state.services = built
-        try:
+        async with open_runtime(resolved) as runtime:
+            app.state.services = Services.from_runtime(runtime)
             yield
-        finally:
-            await built.aclose()
 
     app = FastAPI(title="Docent", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     if services is not None:

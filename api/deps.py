@@ -1,8 +1,8 @@
 """The one place routes get their collaborators: ``Annotated`` dependency aliases.
 
 Nothing is built here: everything comes from the :class:`~api.services.Services` the
-lifespan put on ``app.state``. Tests swap them with ``create_app(services=...)`` or
-``app.dependency_overrides``.
+lifespan put on ``app.state`` (the composition root's parts, plus limiter and metrics).
+Tests swap them with ``create_app(services=...)`` or ``app.dependency_overrides``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from api.metrics import Metrics
 from api.services import Services
 from api.uploads import UploadIngestor
 from retrieval.answer import Answerer
+from retrieval.ollama_client import OllamaAdmin
 from retrieval.search import Searcher
 from retrieval.settings import Settings
 from retrieval.store import ChunkStore
@@ -60,6 +61,10 @@ def get_ingestor(services: ServicesDep) -> UploadIngestor:
     return services.ingest
 
 
+def get_ollama(services: ServicesDep) -> OllamaAdmin:
+    return services.ollama
+
+
 def get_ollama_http(services: ServicesDep) -> httpx.AsyncClient:
     return services.ollama_http
 
@@ -79,6 +84,7 @@ ChatDep = Annotated[ChatModel, Depends(get_chat)]
 SearcherDep = Annotated[Searcher, Depends(get_searcher)]
 AnswererDep = Annotated[Answerer, Depends(get_answerer)]
 IngestorDep = Annotated[UploadIngestor, Depends(get_ingestor)]
+OllamaDep = Annotated[OllamaAdmin, Depends(get_ollama)]
 OllamaHttpDep = Annotated[httpx.AsyncClient, Depends(get_ollama_http)]
 LimiterDep = Annotated[GenerationLimiter, Depends(get_limiter)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]

@@ -1,136 +1,92 @@
-"""The services the app's lifespan builds once and the routes reach through ``api.deps``."""
+"""What the routes reach through ``api.deps``: the runtime's parts plus the API's own.
+
+Nothing long-lived is built here: the parts come from the composition root
+(:func:`ingest.runtime.open_runtime`, which the lifespan opens and closes). The API adds
+only what exists per app: the generation limiter and the metrics.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import httpx
 
 from api.limiter import GenerationLimiter
 from api.metrics import Metrics
 from api.uploads import PipelineIngestor, UploadIngestor
-from ingest.pipeline import Ingestor
+from ingest.runtime import Runtime
 from retrieval.answer import Answerer
-from retrieval.chat import OllamaChat
-from retrieval.embedder import OllamaEmbedder
+from retrieval.ollama_client import OllamaAdmin
 from retrieval.search import Searcher
 from retrieval.settings import Settings
 from retrieval.store import ChunkStore
 from retrieval.types import ChatModel, Embedder
 
-logger = logging.getLogger(__name__)
-
-Closer = Callable[[], Awaitable[None]]
-
 
 @dataclass
 class Services:
-    """Everything a request may need, built once per app.
+    """Everything a request may need, for one app.
 
     Attributes:
-        settings: the settings tree the app was created with.
-        store: the Chroma-backed chunk store (sync: call it via ``asyncio.to_thread``).
-        embedder: the embedding model client (queries, uploads, ``/api/embed``'s model).
-        chat: the chat model client.
-        searcher: retrieval (dense / lexical / hybrid).
-        answerer: grounded answers (retrieve, budget, stream events).
-        ingest: the upload entry of the ingestion pipeline.
-        ollama_http: a raw HTTP client for Ollama (readiness, ``/api/embed`` pass-through).
+        runtime: the long-lived parts (store, models, searcher, answerer, ingestor).
         limiter: bounds concurrent generations, with a queue.
         metrics: the app's Prometheus metrics.
+        upload_ingestor: the upload entry of the pipeline (default: over the runtime's
+            ingestor, built on the first upload).
     """
 
-    settings: Settings
-    store: ChunkStore
-    embedder: Embedder
-    chat: ChatModel
-    searcher: Searcher
-    answerer: Answerer
-    ingest: UploadIngestor
-    ollama_http: httpx.AsyncClient
+    runtime: Runtime
     limiter: GenerationLimiter
     metrics: Metrics
-    closers: list[Closer] = field(default_factory=list)
+    upload_ingestor: UploadIngestor | None = field(default=None)
 
     @classmethod
-    def compose(
-        cls,
-        settings: Settings,
-        *,
-        store: ChunkStore,
-        embedder: Embedder,
-        chat: ChatModel,
-        ingest: UploadIngestor,
-        ollama_http: httpx.AsyncClient | None = None,
-        closers: Sequence[Closer] = (),
+    def from_runtime(
+        cls, runtime: Runtime, *, upload_ingestor: UploadIngestor | None = None
     ) -> Services:
-        """Wire the services from their parts (tests pass fakes here).
-
-        Args:
-            settings: the settings tree.
-            store: the chunk store.
-            embedder: the embedder (``calls`` is exported as a metric when present).
-            chat: the chat model.
-            ingest: the upload entry of the ingestion pipeline.
-            ollama_http: HTTP client for Ollama; default: one for ``settings.ollama.base_url``.
-            closers: extra cleanup to await on :meth:`aclose`.
-        """
-        http = ollama_http or httpx.AsyncClient(
-            base_url=settings.ollama.base_url, timeout=settings.ollama.timeout_seconds
-        )
-        searcher = Searcher(settings, store, embedder)
-        limiter = GenerationLimiter(
-            settings.api.max_concurrent_generations, settings.api.max_queued_generations
-        )
+        """The API's services over ``runtime`` (which its owner closes)."""
+        api = runtime.settings.api
+        limiter = GenerationLimiter(api.max_concurrent_generations, api.max_queued_generations)
         metrics = Metrics(
-            embedding_calls=lambda: int(getattr(embedder, "calls", 0)),
+            embedding_calls=lambda: int(getattr(runtime.embedder, "calls", 0)),
             generations=lambda: (limiter.active, limiter.waiting),
         )
-        return cls(
-            settings=settings,
-            store=store,
-            embedder=embedder,
-            chat=chat,
-            searcher=searcher,
-            answerer=Answerer(settings, searcher, chat),
-            ingest=ingest,
-            ollama_http=http,
-            limiter=limiter,
-            metrics=metrics,
-            closers=[*closers, http.aclose],
-        )
+        return cls(runtime, limiter, metrics, upload_ingestor)
 
-    @classmethod
-    async def from_settings(cls, settings: Settings) -> Services:
-        """The real clients: Chroma (embedded or server), Ollama embedder and chat.
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
 
-        Raises:
-            ChromaUnavailable: Chroma cannot be opened (the message says how to fix it).
-        """
-        store = await asyncio.to_thread(ChunkStore.from_settings, settings.chroma)
-        embedder = OllamaEmbedder(settings.ollama)
-        chat = OllamaChat(settings.ollama)
-        ingestor = Ingestor(store, embedder, settings)
+    @property
+    def store(self) -> ChunkStore:
+        return self.runtime.store
 
-        async def close_ingestor() -> None:
-            await asyncio.to_thread(ingestor.close)
+    @property
+    def embedder(self) -> Embedder:
+        return self.runtime.embedder
 
-        return cls.compose(
-            settings,
-            store=store,
-            embedder=embedder,
-            chat=chat,
-            ingest=PipelineIngestor(ingestor),
-            closers=[close_ingestor, embedder.aclose, chat.aclose],
-        )
+    @property
+    def chat(self) -> ChatModel:
+        return self.runtime.chat
 
-    async def aclose(self) -> None:
-        """Close every client (errors are logged, not raised)."""
-        for close in reversed(self.closers):
-            try:
-                await close()
-            except Exception:
-                logger.exception("event=close_failed closer=%r", close)
+    @property
+    def searcher(self) -> Searcher:
+        return self.runtime.searcher
+
+    @property
+    def answerer(self) -> Answerer:
+        return self.runtime.answerer
+
+    @property
+    def ollama(self) -> OllamaAdmin:
+        return self.runtime.ollama
+
+    @property
+    def ollama_http(self) -> httpx.AsyncClient:
+        """A raw HTTP client for Ollama (the ``/api/embed`` pass-through)."""
+        return self.runtime.ollama.http
+
+    @cached_property
+    def ingest(self) -> UploadIngestor:
+        return self.upload_ingestor or PipelineIngestor(self.runtime.ingestor)

@@ -1,6 +1,10 @@
-"""``python -m ingest PATH...``: the same command as ``docent ingest``."""
+"""``python -m ingest PATH...``: the same command as ``docent ingest``.
 
-from ingest.cli import main
+A program, not a library module (nothing imports it): it starts the one CLI, which
+lives at the top of the import chain in ``api/cli``.
+"""
+
+from api.cli import ingest_main
 
 if __name__ == "__main__":
-    main()
+    ingest_main()

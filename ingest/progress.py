@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TextIO
 
 from rich.console import Console
@@ -86,3 +88,13 @@ class BarProgress(Progress):
         rate = self.chunks / max(1e-6, time.perf_counter() - self.start)
         if self.task is not None:
             self.bar.update(self.task, chunks=self.chunks, rate=rate)
+
+
+@contextmanager
+def progress_display(stream: TextIO) -> Iterator[Progress]:
+    """A bar on a terminal (stopped on exit, whatever happens), plain lines otherwise."""
+    if stream.isatty():
+        with BarProgress(Console(file=stream)) as bar:
+            yield bar
+    else:
+        yield LineProgress(stream)

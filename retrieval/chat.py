@@ -7,8 +7,6 @@ import contextlib
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
-import ollama
-
 from retrieval.ollama_client import make_async_client, model_info_from_show, ollama_errors
 from retrieval.settings import OllamaSettings
 from retrieval.types import ChatDelta, ChatDone, ChatMessage, ChatOptions, ModelInfo
@@ -116,5 +114,4 @@ class OllamaChat:
 
     async def aclose(self) -> None:
         """Close the HTTP client."""
-        client: ollama.AsyncClient = self._client
-        await client._client.aclose()
+        await self._client.close()  # type: ignore[no-untyped-call]

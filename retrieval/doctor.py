@@ -1,76 +1,133 @@
-"""``docent doctor``: is everything Docent needs there, and if not, what exactly to do."""
+"""The readiness checks: is everything Docent needs there, and if not, what to do.
+
+One set of checks for both doors: ``docent doctor`` prints them (``label: detail`` and
+the fix), ``/readyz`` returns them (``name``, ``ok``, :attr:`Check.message`). Ollama is
+asked through :class:`retrieval.ollama_client.OllamaAdmin`.
+
+To add a check, write an ``async def (settings, ollama) -> list[Check]`` and append it
+to :data:`CHECKS`.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
-import ollama
 
-from retrieval.ollama_client import make_client
-from retrieval.settings import Settings
+from retrieval.errors import DocentError, OllamaUnavailable
+from retrieval.ollama_client import OllamaAdmin, normalise_model_name
+from retrieval.settings import ChromaSettings, Settings
+
+CHROMA_PROBE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
 class Check:
-    """One line of the doctor's report."""
+    """The outcome of one check.
+
+    Attributes:
+        name: stable id (``ollama``, ``embed_model``, ``chat_model``, ``chroma``).
+        label: what a person reads (``embedding model``).
+        ok: whether it passed.
+        detail: what was found.
+        fix: what to do about a failure.
+        missing_model: the model to pull, when that is the failure.
+    """
 
     name: str
+    label: str
     ok: bool
     detail: str
     fix: str | None = None
+    missing_model: str | None = None
+
+    @property
+    def message(self) -> str:
+        """The detail, and the fix when there is one (one sentence each)."""
+        return f"{self.detail}; fix: {self.fix}" if self.fix else self.detail
 
 
-def normalise_model_name(name: str) -> str:
-    """``llama3.2`` and ``llama3.2:latest`` are the same model to Ollama."""
-    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
+CheckGroup = Callable[[Settings, OllamaAdmin], Awaitable[list[Check]]]
 
 
-def check_ollama(settings: Settings) -> tuple[Check, set[str] | None]:
-    """Ask Ollama for its version and its model list."""
-    url = settings.ollama.base_url
-    timeout = min(settings.ollama.timeout_seconds, 10.0)
-    client = make_client(url, timeout=timeout)
+def model_check(name: str, label: str, model: str, available: set[str]) -> Check:
+    """Is ``model`` among the models Ollama lists?"""
+    if normalise_model_name(model) in available:
+        return Check(name, label, True, model)
+    return Check(
+        name, label, False, f"{model} is not pulled", f"ollama pull {model}", missing_model=model
+    )
+
+
+async def ollama_checks(settings: Settings, ollama: OllamaAdmin) -> list[Check]:
+    """Ollama answers, and has both configured models (model checks only if it answers)."""
     try:
-        answer = httpx.get(f"{url}/api/version", timeout=timeout)
-        answer.raise_for_status()
-        version = answer.json().get("version", "?")
-        models = {normalise_model_name(m.model or "") for m in client.list().models}
-    except (httpx.HTTPError, ConnectionError, ollama.ResponseError) as exc:
-        return (
+        available = await ollama.models()
+    except OllamaUnavailable:
+        return [
             Check(
                 "ollama",
+                "ollama",
                 False,
-                f"no answer at {url} ({type(exc).__name__})",
+                f"no answer at {ollama.url}",
                 "start Ollama with `ollama serve`, or set OLLAMA_HOST to where it runs",
-            ),
-            None,
-        )
-    return Check("ollama", True, f"Ollama {version} at {url}"), models
+            )
+        ]
+    except DocentError as exc:
+        return [
+            Check(
+                "ollama",
+                "ollama",
+                False,
+                f"Ollama at {ollama.url} cannot list its models: {exc.message}",
+                "check that OLLAMA_HOST points to an Ollama server",
+            )
+        ]
+    return [
+        Check("ollama", "ollama", True, f"Ollama at {ollama.url} lists {len(available)} models"),
+        model_check("embed_model", "embedding model", settings.ollama.embed_model, available),
+        model_check("chat_model", "chat model", settings.ollama.chat_model, available),
+    ]
 
 
-def check_model(role: str, model: str, available: set[str] | None) -> Check:
-    """Is ``model`` among the models Ollama lists?"""
-    name = f"{role} model"
-    if available is None:
-        return Check(name, False, f"{model}: cannot tell, Ollama is not answering")
-    if normalise_model_name(model) in available:
-        return Check(name, True, model)
-    return Check(name, False, f"{model} is not pulled", f"ollama pull {model}")
+def _folder_problem(chroma: ChromaSettings) -> str | None:
+    try:
+        chroma.path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=chroma.path, prefix=".docent-doctor-"):
+            pass
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    return None
 
 
-def check_chroma(settings: Settings) -> Check:
-    """Can Docent use its Chroma location (a writable folder, or a live server)?"""
+async def chroma_checks(settings: Settings, ollama: OllamaAdmin) -> list[Check]:
+    """Can Docent use its Chroma location: a writable folder, or a live server?"""
     chroma = settings.chroma
-    if chroma.is_server:
-        scheme = "https" if chroma.ssl else "http"
-        url = f"{scheme}://{chroma.host}:{chroma.port}/api/v2/heartbeat"
-        try:
-            httpx.get(url, timeout=5.0).raise_for_status()
-        except httpx.HTTPError as exc:
-            return Check(
+    if not chroma.is_server:
+        problem = await asyncio.to_thread(_folder_problem, chroma)
+        if problem is None:
+            return [Check("chroma", "chroma", True, f"embedded at {chroma.path}")]
+        return [
+            Check(
+                "chroma",
+                "chroma",
+                False,
+                f"cannot write to {chroma.path} ({problem})",
+                "set DOCENT_CHROMA_PATH to a writable folder",
+            )
+        ]
+    scheme = "https" if chroma.ssl else "http"
+    try:
+        async with httpx.AsyncClient(timeout=CHROMA_PROBE_SECONDS) as http:
+            answer = await http.get(f"{scheme}://{chroma.host}:{chroma.port}/api/v2/heartbeat")
+            answer.raise_for_status()
+    except httpx.HTTPError as exc:
+        return [
+            Check(
+                "chroma",
                 "chroma",
                 False,
                 f"Chroma server at {chroma.host}:{chroma.port} does not answer "
@@ -78,57 +135,20 @@ def check_chroma(settings: Settings) -> Check:
                 "start it with `chroma run --path DIR --port PORT`, or unset "
                 "DOCENT_CHROMA_HOST to use embedded Chroma",
             )
-        return Check("chroma", True, f"server at {chroma.host}:{chroma.port}")
-    path = chroma.path
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".docent-doctor-"):
-            pass
-    except OSError as exc:
-        return Check(
-            "chroma",
-            False,
-            f"cannot write to {path} ({exc.strerror or type(exc).__name__})",
-            "set DOCENT_CHROMA_PATH to a writable folder",
-        )
-    return Check("chroma", True, f"embedded at {path}")
+        ]
+    return [Check("chroma", "chroma", True, f"server at {chroma.host}:{chroma.port}")]
 
 
-def run_checks(settings: Settings) -> list[Check]:
-    """All checks, in the order they are printed."""
-    ollama_check, models = check_ollama(settings)
-    return [
-        ollama_check,
-        check_model("embedding", settings.ollama.embed_model, models),
-        check_model("chat", settings.ollama.chat_model, models),
-        check_chroma(settings),
-    ]
+CHECKS: tuple[CheckGroup, ...] = (ollama_checks, chroma_checks)
+"""Every check group, in the order their checks are reported."""
 
 
-@dataclass(frozen=True)
-class PullProgress:
-    """One status line of ``/api/pull``."""
-
-    status: str
-    completed: int | None
-    total: int | None
+async def run_checks(settings: Settings, ollama: OllamaAdmin) -> list[Check]:
+    """Run every check group concurrently; the checks in :data:`CHECKS` order."""
+    groups = await asyncio.gather(*(group(settings, ollama) for group in CHECKS))
+    return [check for group in groups for check in group]
 
 
-def pull_model(settings: Settings, model: str) -> Iterator[PullProgress]:
-    """Pull ``model`` through Ollama's ``/api/pull``, yielding its progress."""
-    client = make_client(settings.ollama.base_url, timeout=3600.0)
-    for part in client.pull(model, stream=True):
-        yield PullProgress(part.status or "", part.completed, part.total)
-
-
-def missing_models(checks: list[Check], settings: Settings) -> list[str]:
-    """The configured models that a failed check says are not pulled."""
-    roles: dict[str, Callable[[], str]] = {
-        "embedding model": lambda: settings.ollama.embed_model,
-        "chat model": lambda: settings.ollama.chat_model,
-    }
-    return [
-        roles[c.name]()
-        for c in checks
-        if c.name in roles and not c.ok and c.fix and c.fix.startswith("ollama pull")
-    ]
+def missing_models(checks: list[Check]) -> list[str]:
+    """The models that failed checks say to pull."""
+    return [check.missing_model for check in checks if check.missing_model is not None]

@@ -169,10 +169,8 @@ class DocentAnswerRunnable(Runnable[AnswerInput, str]):
             async for event in events:
                 yield event
 
-    async def _deltas(self, value: AnswerInput) -> AsyncGenerator[str, None]:
-        async with aclosing(deltas(self.aevents(value))) as texts:
-            async for text in texts:
-                yield text
+    def _deltas(self, value: AnswerInput) -> AsyncGenerator[str, None]:
+        return deltas(self.aevents(value))
 
     async def _answer(self, value: AnswerInput) -> str:
         done: DoneEvent = await self.answerer.answer(self._request(value))

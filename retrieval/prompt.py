@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
 
@@ -133,6 +133,72 @@ def system_prompt(templates: PromptTemplates, not_found: str, instructions: str 
     )
 
 
+@dataclass(frozen=True)
+class _Frame:
+    """What surrounds the documents: the system message, the kept history, the question."""
+
+    templates: PromptTemplates
+    system: ChatMessage
+    turns: tuple[ChatMessage, ...]
+    question: str
+
+    def messages(self, blocks: list[str]) -> list[ChatMessage]:
+        """The whole request with ``blocks`` as its documents."""
+        documents = "\n\n".join(blocks)
+        user = self.templates.question.format(documents=documents, question=self.question)
+        return [self.system, *self.turns, ChatMessage(role="user", content=user)]
+
+    def cost(self) -> int:
+        """Estimated tokens of the request without any document."""
+        return estimate_messages(self.messages([]))
+
+
+def _fit_history(frame: _Frame, available: int) -> tuple[_Frame, int]:
+    """Drop the oldest turns until one document block fits; return the frame and the count."""
+    dropped = 0
+    while frame.turns and frame.cost() + MIN_BLOCK_TOKENS > available:
+        frame = replace(frame, turns=frame.turns[1:])
+        dropped += 1
+    return frame, dropped
+
+
+def _pack_blocks(
+    tpl: PromptTemplates, hits: list[Hit], room: int
+) -> tuple[list[tuple[Hit, str]], bool]:
+    """The best hits whose blocks fit in ``room`` (the last one trimmed if need be).
+
+    Returns:
+        The kept hits with their blocks (``hit, block``), and whether the last was trimmed.
+    """
+    packed: list[tuple[Hit, str]] = []
+    for hit in hits:
+        block = render_block(tpl, len(packed) + 1, hit)
+        cost = estimate_tokens(block + "\n\n")
+        if cost <= room:
+            packed.append((hit, block))
+            room -= cost
+            continue
+        cut = _trim_to_fit(tpl, len(packed) + 1, hit, room) if room >= MIN_BLOCK_TOKENS else None
+        if cut is not None:
+            packed.append((hit, cut))
+        return packed, cut is not None
+    return packed, False
+
+
+def _shrink_to_fit(
+    frame: _Frame, packed: list[tuple[Hit, str]], available: int
+) -> list[ChatMessage]:
+    """Drop the lowest blocks while the whole request is over budget.
+
+    Estimates are not additive, hence this last pass; ``packed`` is shortened in place.
+    """
+    messages = frame.messages([block for _, block in packed])
+    while packed and estimate_messages(messages) > available:
+        packed.pop()
+        messages = frame.messages([block for _, block in packed])
+    return messages
+
+
 def build_prompt(
     question: str,
     hits: list[Hit],
@@ -145,6 +211,9 @@ def build_prompt(
     templates: PromptTemplates | None = None,
 ) -> BuiltPrompt:
     """Build the messages for ``question`` over ``hits`` (best first) within ``num_ctx``.
+
+    The stages: fit the history, check there is room for documents, pack the blocks
+    (trimming the last), then shrink until the whole estimate fits.
 
     Args:
         question: the user's question.
@@ -161,61 +230,25 @@ def build_prompt(
     """
     tpl = templates or PromptTemplates.load()
     system = ChatMessage(role="system", content=system_prompt(tpl, not_found, instructions))
-    turns = list(history)
     available = num_ctx - num_predict - SAFETY_MARGIN
-
-    def fixed_cost(kept_turns: list[ChatMessage]) -> int:
-        empty_user = tpl.question.format(documents="", question=question)
-        return estimate_messages([system, *kept_turns, ChatMessage("user", empty_user)])
-
-    history_dropped = 0
-    while turns and fixed_cost(turns) + MIN_BLOCK_TOKENS > available:
-        turns.pop(0)
-        history_dropped += 1
-    room = available - fixed_cost(turns)
+    frame, history_dropped = _fit_history(_Frame(tpl, system, tuple(history), question), available)
+    room = available - frame.cost()
     if room < MIN_BLOCK_TOKENS and hits:
         raise InvalidRequest(
             f"Expected the question and instructions to leave room in the model's context, "
-            f"got about {fixed_cost(turns)} tokens plus a {num_predict}-token answer budget "
+            f"got about {frame.cost()} tokens plus a {num_predict}-token answer budget "
             f"for a {num_ctx}-token context (num_ctx). Shorten the question, lower "
             "num_predict or raise num_ctx."
         )
-
-    blocks: list[str] = []
-    kept: list[Hit] = []
-    trimmed = False
-    for hit in hits:
-        block = render_block(tpl, len(kept) + 1, hit)
-        cost = estimate_tokens(block + "\n\n")
-        if cost <= room:
-            blocks.append(block)
-            kept.append(hit)
-            room -= cost
-            continue
-        if room >= MIN_BLOCK_TOKENS:
-            cut = _trim_to_fit(tpl, len(kept) + 1, hit, room)
-            if cut is not None:
-                blocks.append(cut)
-                kept.append(hit)
-                trimmed = True
-        break
-
-    def assemble(parts: list[str]) -> list[ChatMessage]:
-        user = tpl.question.format(documents="\n\n".join(parts), question=question)
-        return [system, *turns, ChatMessage(role="user", content=user)]
-
-    messages = assemble(blocks)
-    while blocks and estimate_messages(messages) > available:  # estimates are not additive
-        blocks.pop()
-        kept.pop()
-        messages = assemble(blocks)
+    packed, trimmed = _pack_blocks(tpl, hits, room)
+    messages = _shrink_to_fit(frame, packed, available)
     return BuiltPrompt(
         messages=messages,
-        hits=kept,
+        hits=[hit for hit, _ in packed],
         prompt_tokens=estimate_messages(messages),
         num_ctx=num_ctx,
         num_predict=num_predict,
-        dropped=len(hits) - len(kept),
+        dropped=len(hits) - len(packed),
         trimmed=trimmed,
         history_dropped=history_dropped,
     )

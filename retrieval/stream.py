@@ -9,7 +9,7 @@ the model's stream and Ollama stops generating.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from typing import NamedTuple
 
@@ -65,7 +65,7 @@ async def collect(
     raise AnswerFailed("internal_error", ENDED_WITHOUT_RESULT)
 
 
-async def deltas(events: EventStream) -> AsyncIterator[str]:
+async def deltas(events: EventStream) -> AsyncGenerator[str, None]:
     """The text deltas of ``events`` (closed when this is); an ``error`` event raises.
 
     Raises:

@@ -1,13 +1,17 @@
-"""Fakes shared by the unit tests (no network): a deterministic hash-based embedder."""
+"""Fakes shared by the unit tests (no network): a hash-based embedder, a scripted chat model.
+
+Both pass the same contract tests as the real Ollama adapters (tests/test_contracts.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass
 
-from retrieval.types import ModelInfo
+from retrieval.types import ChatDelta, ChatDone, ChatMessage, ChatOptions, ModelInfo
 
 _WORD = re.compile(r"\w+")
 
@@ -82,3 +86,81 @@ class FakeEmbedder:
 
     async def aclose(self) -> None:
         return None
+
+
+@dataclass
+class ChatCall:
+    messages: list[ChatMessage]
+    options: ChatOptions
+
+
+class ScriptedChat:
+    """Implements ``ChatModel``: answers with what was ``enqueue``d, word by word (a word is a
+    token: ``num_predict`` cuts the answer, ``done_reason`` is then ``length``).
+
+    Attributes:
+        history: every call (messages and options), in order.
+        closed: how many streams were closed before their end.
+        prompt_eval_count: reported in ChatDone (None = estimate from characters / 4).
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str = "scripted",
+        context_length: int | None = 2048,
+        delay: float = 0.0,
+    ) -> None:
+        self._model = model
+        self.context_length = context_length
+        self.delay = delay
+        self.history: list[ChatCall] = []
+        self.closed = 0
+        self.prompt_eval_count: int | None = None
+        self._script: list[str | Exception] = []
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    @property
+    def calls(self) -> int:
+        return len(self.history)
+
+    def enqueue(self, answer: str | Exception) -> None:
+        """The next answer (or an error raised after the first delta)."""
+        self._script.append(answer)
+
+    async def stream(
+        self, messages: Sequence[ChatMessage], options: ChatOptions
+    ) -> AsyncGenerator[ChatDelta | ChatDone, None]:
+        self.history.append(ChatCall(list(messages), options))
+        answer = self._script.pop(0) if self._script else "OK."
+        finished = False
+        try:
+            if isinstance(answer, Exception):
+                yield ChatDelta(text="Partial ")
+                raise answer
+            words = answer.split(" ")
+            cut = bool(options.num_predict) and len(words) > (options.num_predict or 0)
+            if cut:  # one word per token, cut at num_predict as Ollama does
+                words = words[: options.num_predict]
+            for i, word in enumerate(words):
+                if self.delay:
+                    await asyncio.sleep(self.delay)
+                yield ChatDelta(text=word if i == len(words) - 1 else word + " ")
+            prompt_chars = sum(len(m.content) for m in messages)
+            yield ChatDone(
+                done_reason="length" if cut else "stop",
+                prompt_eval_count=self.prompt_eval_count or prompt_chars // 4,
+                eval_count=len(words),
+            )
+            finished = True
+        finally:
+            if not finished:
+                self.closed += 1
+
+    async def info(self) -> ModelInfo:
+        return ModelInfo(
+            name=self._model, context_length=self.context_length, embedding_length=None
+        )

@@ -1,5 +1,5 @@
-"""Fixtures of the API tests: the app wired with fakes (FakeEmbedder, ScriptedChat, a real
-in-memory Chroma, the real ingestion pipeline in-process, a fake upstream Ollama over
+"""Fixtures of the API tests: the app over a runtime of fakes (FakeEmbedder, ScriptedChat, a
+real in-memory Chroma, the real ingestion pipeline in-process, a fake upstream Ollama over
 ``httpx.MockTransport``), and an httpx client over ASGI."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import pytest
 
 from api.app import create_app
 from api.services import Services
-from api.uploads import PipelineIngestor
-from ingest.pipeline import Ingestor
 from ingest.reading import InProcessReader
+from ingest.runtime import Runtime
+from retrieval.ollama_client import OllamaAdmin
 from retrieval.settings import (
     ApiSettings,
     ChromaSettings,
@@ -25,9 +25,8 @@ from retrieval.settings import (
     Settings,
 )
 from retrieval.store import ChunkStore
-from tests.fakes import FakeEmbedder, hash_vector
-from tests.retrieval.fakes_chat import ScriptedChat
-from tests.retrieval.fixtures_retrieval import Doc, fill_store
+from tests.fakes import FakeEmbedder, ScriptedChat, hash_vector
+from tests.stores import Doc, fill_store
 
 COLLECTION = "docs"
 DOCS = [
@@ -105,26 +104,30 @@ def settings(tmp_path: Path, api_settings: dict[str, object]) -> Settings:
     return make_settings(tmp_path, **api_settings)
 
 
+def fake_runtime(
+    settings: Settings,
+    store: ChunkStore,
+    embedder: FakeEmbedder,
+    chat: ScriptedChat,
+    upstream: FakeUpstream,
+) -> Runtime:
+    """A runtime of fakes: files read in-process, Ollama answered by ``upstream``."""
+    ollama = OllamaAdmin("http://ollama.test", transport=httpx.MockTransport(upstream.handler))
+    return Runtime(
+        settings, store=store, embedder=embedder, chat=chat, ollama=ollama, reader=InProcessReader()
+    )
+
+
 @pytest.fixture
 async def services(
     settings: Settings, embedder: FakeEmbedder, chat: ScriptedChat, upstream: FakeUpstream
 ) -> AsyncIterator[Services]:
     store = ChunkStore.ephemeral()
     await fill_store(store, COLLECTION, DOCS, embedder)
-    ingestor = Ingestor(store, embedder, settings, reader=InProcessReader())
-    http = httpx.AsyncClient(
-        base_url="http://ollama.test", transport=httpx.MockTransport(upstream.handler)
-    )
-    built = Services.compose(
-        settings,
-        store=store,
-        embedder=embedder,
-        chat=chat,
-        ingest=PipelineIngestor(ingestor),
-        ollama_http=http,
-    )
-    yield built
-    await built.aclose()
+    runtime = fake_runtime(settings, store, embedder, chat, upstream)
+    yield Services.from_runtime(runtime)
+    await runtime.ollama.aclose()
+    await runtime.aclose()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 import typer
 
 from api.auth import bearer_token, is_loopback, key_matches
-from api.serve import exposure_problem, serve_command
+from api.cli.serve import exposure_problem, serve_command
 
 KEYS = {"api_keys": ["k-one", "k-two"]}
 

@@ -20,15 +20,11 @@ from langchain_ollama import ChatOllama
 
 from api.app import create_app
 from api.services import Services
-from api.uploads import PipelineIngestor
-from ingest.pipeline import Ingestor
-from ingest.reading import InProcessReader
 from retrieval.store import ChunkStore
-from tests.api.conftest import COLLECTION, DOCS, QUESTION, FakeUpstream, make_settings
+from tests.api.conftest import COLLECTION, DOCS, QUESTION, FakeUpstream, fake_runtime, make_settings
 from tests.api.server import serve
-from tests.fakes import FakeEmbedder
-from tests.retrieval.fakes_chat import ScriptedChat
-from tests.retrieval.fixtures_retrieval import fill_store
+from tests.fakes import FakeEmbedder, ScriptedChat
+from tests.stores import fill_store
 
 KEY = "test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -53,16 +49,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     embedder, chat, upstream = FakeEmbedder(), ScriptedChat(delay=0.0), FakeUpstream()
     store = ChunkStore.ephemeral()
     asyncio.run(fill_store(store, COLLECTION, DOCS, embedder))
-    services = Services.compose(
-        settings,
-        store=store,
-        embedder=embedder,
-        chat=chat,
-        ingest=PipelineIngestor(Ingestor(store, embedder, settings, reader=InProcessReader())),
-        ollama_http=httpx.AsyncClient(
-            base_url="http://ollama.test", transport=httpx.MockTransport(upstream.handler)
-        ),
-    )
+    services = Services.from_runtime(fake_runtime(settings, store, embedder, chat, upstream))
     with serve(create_app(services=services)) as url:
         yield Running(url, chat, services)
 

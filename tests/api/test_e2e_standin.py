@@ -14,11 +14,11 @@ import pytest
 
 from api.app import create_app
 from api.services import Services
-from api.uploads import PipelineIngestor
-from ingest.pipeline import Ingestor
 from ingest.reading import InProcessReader
+from ingest.runtime import Runtime
 from retrieval.chat import OllamaChat
 from retrieval.embedder import OllamaEmbedder
+from retrieval.ollama_client import OllamaAdmin
 from retrieval.settings import (
     AnswerSettings,
     ChromaSettings,
@@ -125,8 +125,15 @@ def test_disconnect_stops_real_generation(
     store = ChunkStore.ephemeral()
     embedder = OllamaEmbedder(settings.ollama)
     chat = RecordingChat(OllamaChat(settings.ollama))
-    ingest = PipelineIngestor(Ingestor(store, embedder, settings, reader=InProcessReader()))
-    services = Services.compose(settings, store=store, embedder=embedder, chat=chat, ingest=ingest)
+    runtime = Runtime(
+        settings,
+        store=store,
+        embedder=embedder,
+        chat=chat,
+        ollama=OllamaAdmin(settings.ollama.base_url),
+        reader=InProcessReader(),
+    )
+    services = Services.from_runtime(runtime)
     body = {
         "model": MODEL,
         "messages": [{"role": "user", "content": "Describe every product in great detail."}],

@@ -10,7 +10,7 @@ import pytest
 from api.limiter import GenerationLimiter
 from retrieval.errors import Busy
 from tests.api.conftest import COLLECTION, QUESTION
-from tests.retrieval.fakes_chat import ScriptedChat
+from tests.fakes import ScriptedChat
 
 
 async def test_limiter_queues_then_refuses() -> None:

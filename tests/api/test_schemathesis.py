@@ -10,7 +10,6 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-import httpx
 import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
@@ -18,14 +17,10 @@ from schemathesis.checks import not_a_server_error
 
 from api.app import create_app
 from api.services import Services
-from api.uploads import PipelineIngestor
-from ingest.pipeline import Ingestor
-from ingest.reading import InProcessReader
 from retrieval.store import ChunkStore
-from tests.api.conftest import COLLECTION, DOCS, FakeUpstream, make_settings
-from tests.fakes import FakeEmbedder
-from tests.retrieval.fakes_chat import ScriptedChat
-from tests.retrieval.fixtures_retrieval import fill_store
+from tests.api.conftest import COLLECTION, DOCS, FakeUpstream, fake_runtime, make_settings
+from tests.fakes import FakeEmbedder, ScriptedChat
+from tests.stores import fill_store
 
 
 def build_app() -> FastAPI:
@@ -35,16 +30,8 @@ def build_app() -> FastAPI:
     embedder = FakeEmbedder()
     store = ChunkStore.ephemeral()
     asyncio.run(fill_store(store, COLLECTION, DOCS, embedder))
-    services = Services.compose(
-        app_settings,
-        store=store,
-        embedder=embedder,
-        chat=ScriptedChat(),
-        ingest=PipelineIngestor(Ingestor(store, embedder, app_settings, reader=InProcessReader())),
-        ollama_http=httpx.AsyncClient(
-            base_url="http://ollama.test", transport=httpx.MockTransport(FakeUpstream().handler)
-        ),
-    )
+    runtime = fake_runtime(app_settings, store, embedder, ScriptedChat(), FakeUpstream())
+    services = Services.from_runtime(runtime)
     return create_app(services=services)
 
 

@@ -1,8 +1,6 @@
-"""Fixtures of the ingest tests: Chroma in both modes (from tests/retrieval), fakes."""
+"""Fixtures of the ingest tests (Chroma in both modes comes from tests/conftest.py)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
@@ -10,16 +8,8 @@ from ingest.pipeline import Ingestor
 from ingest.reading import InProcessReader
 from retrieval.settings import Settings
 from retrieval.store import ChunkStore
+from tests.datasets import DATASETS  # noqa: F401  (the ingest tests import it from here)
 from tests.fakes import FakeEmbedder
-from tests.retrieval.conftest import (  # noqa: F401  (fixtures, registered by import)
-    chroma_server,
-    collection_name,
-    server_store,
-    store,
-    store_mode,
-)
-
-DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 
 
 @pytest.fixture

@@ -28,10 +28,10 @@ from typing import Any
 
 import nbformat
 from nbclient import NotebookClient
+from tests.datasets import DATASETS
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS_DIR = ROOT / "notebooks"
-DATASETS = ROOT.parent / "shared" / "datasets"
 NOTEBOOK_NAMES = (
     "01-quickstart.ipynb",
     "02-retrieval-evaluation.ipynb",

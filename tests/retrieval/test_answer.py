@@ -9,16 +9,14 @@ import pytest
 from pydantic import TypeAdapter
 
 from retrieval.answer import NOT_FOUND_ANSWER, Answerer, AskRequest, PreparedAnswer
-from retrieval.errors import AnswerFailed
-from retrieval.errors import InvalidRequest, OllamaUnavailable
+from retrieval.errors import AnswerFailed, InvalidRequest, OllamaUnavailable
 from retrieval.events import AnswerEvent, DeltaEvent, DoneEvent, ErrorEvent, SourcesEvent
 from retrieval.search import Searcher
 from retrieval.settings import Settings
 from retrieval.store import ChunkStore
 from retrieval.types import ChatMessage, ChatOptions
-from tests.fakes import FakeEmbedder
-from tests.retrieval.fakes_chat import ScriptedChat
-from tests.retrieval.fixtures_retrieval import Doc, fill_store
+from tests.fakes import FakeEmbedder, ScriptedChat
+from tests.stores import Doc, fill_store
 
 DOCS = [
     Doc("manual.pdf", "The pump must be primed with water before starting.", 4),

@@ -9,9 +9,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from api.cli.ask import ask_command
 from retrieval.answer import Answerer, AskRequest
 from retrieval.chat import OllamaChat
-from retrieval.cli import ask_command
 from retrieval.embedder import OllamaEmbedder
 from retrieval.events import DeltaEvent, DoneEvent, SourcesEvent
 from retrieval.langchain_adapters import DocentAnswerRunnable, DocentRetriever
@@ -19,7 +19,7 @@ from retrieval.search import Searcher
 from retrieval.settings import Settings, get_settings
 from retrieval.store import ChunkStore
 from retrieval.types import ChatOptions
-from tests.retrieval.fixtures_retrieval import Doc, fill_store
+from tests.stores import Doc, fill_store
 
 pytestmark = pytest.mark.slow
 

@@ -4,16 +4,16 @@ and the real embedding model."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
-from ingest.eval_beir import eval_retrieval_command
+from api.cli.evaluate import eval_retrieval_command
 from retrieval.settings import get_settings
+from tests.datasets import dataset
 
-SCIFACT = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "scifact"
+SCIFACT = dataset("scifact")
 
 
 @pytest.fixture

@@ -11,8 +11,9 @@ import pytest
 from retrieval.errors import InvalidRequest
 from retrieval.evaluation import document_scores, limit, load_beir, score, source_for
 from retrieval.types import Hit
+from tests.datasets import dataset
 
-SCIFACT = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "scifact"
+SCIFACT = dataset("scifact")
 
 
 def _ranked(*doc_ids: str) -> dict[str, float]:

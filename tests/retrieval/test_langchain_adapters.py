@@ -6,16 +6,14 @@ import pytest
 from langchain_core.documents import Document
 
 from retrieval.answer import NOT_FOUND_ANSWER, Answerer, AskRequest
-from retrieval.errors import AnswerFailed
-from retrieval.errors import InvalidRequest, OllamaFailed
+from retrieval.errors import AnswerFailed, InvalidRequest, OllamaFailed
 from retrieval.events import DoneEvent, SourcesEvent
 from retrieval.langchain_adapters import DocentAnswerRunnable, DocentRetriever
 from retrieval.search import Searcher
 from retrieval.settings import Settings
 from retrieval.store import ChunkStore
-from tests.fakes import FakeEmbedder
-from tests.retrieval.fakes_chat import ScriptedChat
-from tests.retrieval.fixtures_retrieval import Doc, fill_store
+from tests.fakes import FakeEmbedder, ScriptedChat
+from tests.stores import Doc, fill_store
 
 
 @pytest.fixture

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 from tokenizers import Tokenizer
 
 from retrieval.tokens import count_tokens, count_tokens_batch
+from tests.datasets import dataset
 
-DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
+DATASETS = dataset()
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.api.conftest import COLLECTION, QUESTION
-from tests.retrieval.fakes_chat import ScriptedChat
+from tests.fakes import ScriptedChat
 
 
 def sample(text: str, prefix: str) -> float:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import COLLECTION, QUESTION, FakeUpstream
-from tests.retrieval.fakes_chat import ScriptedChat
+from tests.fakes import ScriptedChat
 
 MODEL = f"docent/{COLLECTION}"
 

@@ -7,7 +7,7 @@ import json
 import httpx
 
 from tests.api.conftest import COLLECTION, QUESTION
-from tests.retrieval.fakes_chat import ScriptedChat
+from tests.fakes import ScriptedChat
 
 MODEL = f"docent/{COLLECTION}"
 

@@ -11,7 +11,7 @@ from api.schemas import AnswerPublic
 from retrieval.errors import OllamaUnavailable
 from retrieval.events import DoneEvent, SourcesEvent
 from tests.api.conftest import COLLECTION, QUESTION
-from tests.retrieval.fakes_chat import ScriptedChat
+from tests.fakes import ScriptedChat
 
 
 def ndjson(response: httpx.Response) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ import httpx
 
 from api.schemas import HitsPublic
 from tests.api.conftest import COLLECTION
-from tests.retrieval.fakes_chat import ScriptedChat
+from tests.fakes import ScriptedChat
 
 
 async def test_search_returns_ranked_hits(client: httpx.AsyncClient, chat: ScriptedChat) -> None:

@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
-from ingest.pipeline import Progress
-from ingest.progress import BarProgress, LineProgress
-from ingest.results import IngestReport
-from ingest.service import ingest_paths
-from retrieval.errors import DocentError
+from api.cli.errors import reports_docent_errors
+
+if TYPE_CHECKING:
+    from ingest.pipeline import Progress
+    from ingest.results import IngestReport
 
 EXIT_OK = 0
 EXIT_FILES_FAILED = 1
-EXIT_UNUSABLE = 2
 
 
-def _summary(report: IngestReport) -> str:
+def summary(report: IngestReport) -> str:
+    """One line: files per status, chunks added and removed, embedding calls, time."""
     data = report.to_json()
     files, chunks = data["files"], data["chunks"]
     verb = "would ingest" if report.dry_run else "ingested"
@@ -35,6 +31,40 @@ def _summary(report: IngestReport) -> str:
     )
 
 
+async def run_ingest(
+    paths: list[Path],
+    *,
+    collection: str,
+    glob: str | None,
+    sync: bool,
+    reindex: bool,
+    dry_run: bool,
+    shard: str | None,
+    workers: int | None,
+    progress: Progress,
+) -> IngestReport:
+    """Ingest ``paths`` with the store and embedder of the composition root."""
+    from ingest.runtime import open_runtime
+    from ingest.service import ingest_paths
+
+    async with open_runtime() as runtime:
+        return await ingest_paths(
+            paths,
+            collection=collection,
+            glob=glob,
+            sync=sync,
+            reindex=reindex,
+            dry_run=dry_run,
+            shard=shard,
+            workers=workers,
+            settings=runtime.settings,
+            store=runtime.store,
+            embedder=runtime.embedder,
+            progress=progress,
+        )
+
+
+@reports_docent_errors
 def ingest_command(
     paths: Annotated[
         list[Path], typer.Argument(help="Files and folders to ingest (folders recursively).")
@@ -72,19 +102,14 @@ def ingest_command(
     Exit status: 0 all files ingested or unchanged; 1 some files failed (the others are
     ingested); 2 bad usage, or Ollama / Chroma unusable.
     """
-    lines = sys.stderr if as_json else sys.stdout
-    progress: Progress
-    bar: BarProgress | None = None
-    if lines.isatty():
-        bar = BarProgress(Console(file=lines))
-        progress = bar
-    else:
-        progress = LineProgress(lines)
-    try:
-        if bar is not None:
-            bar.__enter__()
+    import asyncio
+    import json
+
+    from ingest.progress import progress_display
+
+    with progress_display(sys.stderr if as_json else sys.stdout) as progress:
         report = asyncio.run(
-            ingest_paths(
+            run_ingest(
                 paths,
                 collection=collection,
                 glob=glob,
@@ -96,23 +121,5 @@ def ingest_command(
                 progress=progress,
             )
         )
-    except DocentError as exc:
-        if os.environ.get("DOCENT_RAISE_ERRORS"):
-            raise
-        print(f"error: {exc.message}", file=sys.stderr)
-        raise typer.Exit(EXIT_UNUSABLE) from exc
-    finally:
-        if bar is not None:
-            bar.__exit__()
-    if as_json:
-        print(json.dumps(report.to_json()))
-    else:
-        print(_summary(report))
+    print(json.dumps(report.to_json()) if as_json else summary(report))
     raise typer.Exit(EXIT_OK if report.ok else EXIT_FILES_FAILED)
-
-
-def main() -> None:
-    """Run ``ingest_command`` as its own program (``python -m ingest``)."""
-    app = typer.Typer(add_completion=False)
-    app.command()(ingest_command)
-    app()

@@ -6,14 +6,12 @@ from collections.abc import Sequence
 from typing import Annotated
 
 import typer
-import uvicorn
-
-from api.auth import is_loopback
-from retrieval.settings import get_settings
 
 
 def exposure_problem(host: str, api_keys: Sequence[str], allow_unauthenticated: bool) -> str | None:
     """Why serving on ``host`` would be unsafe, or None when it is fine."""
+    from api.auth import is_loopback
+
     if is_loopback(host) or api_keys or allow_unauthenticated:
         return None
     return (
@@ -37,6 +35,10 @@ def serve_command(
     ] = False,
 ) -> None:
     """Serve the native API, the Ollama-compatible facade and the OpenAI-compatible endpoints."""
+    import uvicorn
+
+    from retrieval.settings import get_settings
+
     problem = exposure_problem(host, get_settings().api.api_keys, allow_unauthenticated)
     if problem:
         raise typer.BadParameter(problem, param_hint="--host")

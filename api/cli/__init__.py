@@ -1,0 +1,51 @@
+"""The ``docent`` command: one Typer app, one module per subcommand.
+
+Each subcommand parses its arguments and calls the Python API that notebooks use too,
+through the composition root (:func:`ingest.runtime.open_runtime`). Start-up stays fast
+because the command modules import only ``typer`` at the top: Docent's own modules
+(pydantic, chromadb, ollama, ...) are imported when a command runs, not for ``--help``.
+A :class:`~retrieval.errors.DocentError` becomes ``error: <message>`` and exit status 2
+in one place (:func:`api.cli.errors.reports_docent_errors`).
+"""
+
+from __future__ import annotations
+
+import typer
+
+from api.cli.ask import ask_command
+from api.cli.doctor import doctor_command
+from api.cli.evaluate import eval_app
+from api.cli.ingest import ingest_command
+from api.cli.serve import serve_command
+
+app = typer.Typer(
+    name="docent",
+    help="Docent: ask questions about your documents, answered by a local Ollama model.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Docent: ask questions about your documents, answered by a local Ollama model."""
+
+
+app.command("doctor")(doctor_command)
+app.command("ingest")(ingest_command)
+app.command("ask")(ask_command)
+app.command("serve")(serve_command)
+app.add_typer(eval_app, name="eval")
+
+
+def main() -> None:
+    """Entry point of ``docent`` and ``python -m api.cli``."""
+    app()
+
+
+def ingest_main() -> None:
+    """``python -m ingest``: the ``docent ingest`` command as its own program."""
+    single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    single.command()(ingest_command)
+    single()
