@@ -4,3 +4,6 @@ The Python API is in :mod:`ingest.service` (``ingest_paths``, ``ingest_uploads``
 :mod:`ingest.pipeline` (``Ingestor``); this package imports nothing on purpose, so the
 reader worker processes start light.
 """
+
+DOCENT_PACKAGE = True
+"""Marks this as Docent's own top-level package (checked at start-up: api.cli.installation)."""

@@ -10,12 +10,16 @@ in one place (:func:`api.cli.errors.reports_docent_errors`).
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from api.cli.ask import ask_command
 from api.cli.doctor import doctor_command
+from api.cli.errors import EXIT_UNUSABLE
 from api.cli.evaluate import eval_app
 from api.cli.ingest import ingest_command
+from api.cli.installation import ForeignPackage, check_own_packages
 from api.cli.serve import serve_command
 
 app = typer.Typer(
@@ -39,13 +43,22 @@ app.command("serve")(serve_command)
 app.add_typer(eval_app, name="eval")
 
 
+def _checked(run: typer.Typer) -> None:
+    try:
+        check_own_packages()
+    except ForeignPackage as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_UNUSABLE) from exc
+    run()
+
+
 def main() -> None:
     """Entry point of ``docent`` and ``python -m api.cli``."""
-    app()
+    _checked(app)
 
 
 def ingest_main() -> None:
     """``python -m ingest``: the ``docent ingest`` command as its own program."""
     single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     single.command()(ingest_command)
-    single()
+    _checked(single)

@@ -10,8 +10,6 @@ from typing import ParamSpec
 
 import typer
 
-from retrieval.errors import DocentError
-
 EXIT_UNUSABLE = 2
 """Exit status for bad usage, or Ollama / Chroma unusable (the message says the fix)."""
 
@@ -27,6 +25,8 @@ def reports_docent_errors(command: Callable[P, None]) -> Callable[P, None]:
 
     @functools.wraps(command)
     def run(*args: P.args, **kwargs: P.kwargs) -> None:
+        from retrieval.errors import DocentError  # not at start-up: see api.cli.installation
+
         try:
             command(*args, **kwargs)
         except DocentError as exc:
