@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import chromadb
+import httpx
 from chromadb.config import Settings as ChromaClientSettings
 
 from retrieval.derived import DerivedIndex
@@ -112,7 +113,8 @@ def _chroma_errors(where: str) -> Iterator[None]:
     try:
         yield
     except ValueError as exc:
-        if "connect" not in str(exc).lower():
+        # chromadb raises a bare ValueError while handling httpx's transport error
+        if not isinstance(exc.__context__, httpx.TransportError):
             raise
         raise ChromaUnavailable(
             f"Chroma server at {where} is not answering. Start it (`chroma run --path DIR "
