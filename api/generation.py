@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 
 from api.limiter import GenerationLimiter, Slot
 from api.metrics import Metrics
@@ -53,12 +54,13 @@ class Generation:
         return stream
 
     async def _tracked(self) -> AsyncGenerator[AnswerEvent, None]:
-        async for event in self._source:
-            if isinstance(event, DoneEvent):
-                self._metrics.observe_answer(event)
-            elif isinstance(event, ErrorEvent):
-                self._metrics.observe_error(event.code)
-            yield event
+        async with aclosing(self._source) as source:  # closing this closes the model's stream
+            async for event in source:
+                if isinstance(event, DoneEvent):
+                    self._metrics.observe_answer(event)
+                elif isinstance(event, ErrorEvent):
+                    self._metrics.observe_error(event.code)
+                yield event
 
     async def collect(self) -> CollectedAnswer:
         """Consume the whole stream (the non-streamed answer), then close.
