@@ -337,8 +337,7 @@ class _Run:
     # -- stage 2: embedding in waves of several documents ------------------------------
 
     def _wave_size(self) -> int:
-        ollama = self.settings.ollama
-        return ollama.embed_batch_size * ollama.embed_concurrency * max(1, len(ollama.embed_urls))
+        return self.settings.ollama.embed_wave_size
 
     async def _embed_stage(
         self, inbox: asyncio.Queue[_Doc | None], out: asyncio.Queue[list[_Doc] | None]

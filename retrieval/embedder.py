@@ -1,24 +1,30 @@
 """The Ollama embedding adapter: batched ``/api/embed`` calls fanned out over hosts.
 
 An Ollama embedding model serves one request at a time, so throughput comes from
-batching (``embed_batch_size`` inputs a request) and from several Ollama servers
-(``DOCENT_OLLAMA_HOSTS``). Each host gets at most ``embed_concurrency`` requests in
-flight; a batch goes to the least busy host, and a failed batch is retried (possibly on
-another host) with exponential backoff and jitter on connection errors and 5xx answers.
+batching and from several Ollama servers (``DOCENT_OLLAMA_HOSTS``). By default requests
+are sized in **tokens** and each host's request size and requests in flight are tuned to
+its best measured rate (:mod:`retrieval.embed_tuning`); ``DOCENT_EMBED_BATCH_SIZE`` fixes
+the inputs per request (and ``DOCENT_EMBED_CONCURRENCY`` the requests in flight) instead.
+A batch goes to the least busy host with a free slot, avoiding hosts that rest after a
+failure; a failed batch is retried (possibly on another host) with exponential backoff
+and jitter on connection errors and 5xx answers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
+import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httpx
 import ollama
 
+from retrieval.embed_tuning import Bounds, Plan, ThroughputTuner, TuningMemory
 from retrieval.errors import OllamaFailed, OllamaUnavailable
 from retrieval.ollama_client import (
     is_retryable,
@@ -27,24 +33,56 @@ from retrieval.ollama_client import (
     ollama_errors,
 )
 from retrieval.settings import OllamaSettings
+from retrieval.tokens import count_tokens_batch
 from retrieval.types import ModelInfo
 
 log = logging.getLogger(__name__)
 
 BACKOFF_BASE_SECONDS = 0.25
 BACKOFF_MAX_SECONDS = 8.0
+COUNT_IN_THREAD_FROM = 64
+"""Token counting of this many texts or more runs off the event loop."""
 
 
 @dataclass
 class _Host:
     url: str
     client: ollama.AsyncClient
-    limit: asyncio.Semaphore
+    tuner: ThroughputTuner
     in_flight: int = 0
-    failures: int = field(default=0)
+    failures: int = 0
     """Failures in a row; reset by a success."""
     resting_until: float = 0.0
     """``time.monotonic()`` until which the host is avoided after a failure."""
+
+
+def _plans(settings: OllamaSettings) -> tuple[Plan, Bounds]:
+    """Where each host starts, and the limits adaptive tuning stays within."""
+    bounds = Bounds(
+        min_tokens=min(512, settings.embed_max_batch_tokens),
+        max_tokens=settings.embed_max_batch_tokens,
+        max_concurrency=max(settings.embed_max_concurrency, settings.embed_concurrency),
+        max_request_seconds=min(30.0, settings.timeout_seconds / 4),
+    )
+    if settings.embed_batch_size is not None:
+        fixed = Plan(sys.maxsize, settings.embed_batch_size, settings.embed_concurrency)
+        return fixed, bounds
+    start = Plan(
+        batch_tokens=min(settings.embed_batch_tokens, bounds.max_tokens),
+        max_inputs=bounds.max_inputs,
+        concurrency=settings.embed_concurrency,
+    )
+    return start, bounds
+
+
+def _batch_end(tokens: Sequence[int], start: int, plan: Plan) -> int:
+    """End of the batch from ``start``: as many inputs as fit the plan (at least one)."""
+    end, total = start, 0
+    limit = min(len(tokens), start + plan.max_inputs)
+    while end < limit and (end == start or total + tokens[end] <= plan.batch_tokens):
+        total += tokens[end]
+        end += 1
+    return end
 
 
 class OllamaEmbedder:
@@ -57,14 +95,24 @@ class OllamaEmbedder:
     def __init__(self, settings: OllamaSettings, *, model: str | None = None) -> None:
         self._settings = settings
         self._model = model or settings.embed_model
+        start, bounds = _plans(settings)
+        self.adaptive = settings.embed_batch_size is None
+        memory = (
+            TuningMemory(settings.embed_tuning_file)
+            if self.adaptive and settings.embed_tuning_file is not None
+            else None
+        )
         self._hosts = [
             _Host(
                 url=url,
                 client=make_async_client(url, settings.timeout_seconds),
-                limit=asyncio.Semaphore(settings.embed_concurrency),
+                tuner=ThroughputTuner(
+                    start, bounds, memory=memory, key=f"{url} {self._model}", adaptive=self.adaptive
+                ),
             )
             for url in settings.embed_urls
         ]
+        self._slot_freed = asyncio.Event()
         self._info: ModelInfo | None = None
         self.calls = 0
         """Number of ``/api/embed`` requests made (retries included)."""
@@ -79,10 +127,22 @@ class OllamaEmbedder:
 
     async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         """Embed ``texts`` in batches, concurrently; vectors come back in input order."""
-        size = self._settings.embed_batch_size
-        batches = [list(texts[i : i + size]) for i in range(0, len(texts), size)]
-        tasks = [asyncio.ensure_future(self._embed_batch(b)) for b in batches]
+        if not texts:
+            return []
+        tokens = await self._count(texts)
+        tasks: list[asyncio.Task[list[list[float]]]] = []
         try:
+            start = 0
+            while start < len(texts):
+                host = await self._reserve()
+                failed = next((t for t in tasks if t.done() and t.exception()), None)
+                if failed is not None:
+                    self._release(host)
+                    failed.result()  # raises the batch's error
+                end = _batch_end(tokens, start, host.tuner.plan)
+                batch = list(texts[start:end])
+                tasks.append(asyncio.ensure_future(self._send(host, batch, sum(tokens[start:end]))))
+                start = end
             results = await asyncio.gather(*tasks)
         except BaseException:
             # one batch failed (or we were cancelled): stop the others, don't leave them running
@@ -93,7 +153,12 @@ class OllamaEmbedder:
         return [vector for batch in results for vector in batch]
 
     async def embed_query(self, text: str) -> list[float]:
-        return (await self._embed_batch([text]))[0]
+        host = await self._reserve()
+        return (await self._send(host, [text], 0))[0]
+
+    def plans(self) -> dict[str, Plan]:
+        """Each host's current plan (request size, requests in flight), by URL."""
+        return {h.url: h.tuner.plan for h in self._hosts}
 
     async def info(self) -> ModelInfo:
         """The model's ``/api/show`` facts (cached).
@@ -113,51 +178,67 @@ class OllamaEmbedder:
         for host in self._hosts:
             await host.client.close()  # type: ignore[no-untyped-call]
 
-    def _pick(self) -> _Host:
-        """The least busy host, avoiding hosts that rest after a failure while others can."""
-        now = time.monotonic()
-        return min(self._hosts, key=lambda h: (h.resting_until > now, h.in_flight, h.failures))
+    async def _count(self, texts: Sequence[str]) -> list[int]:
+        if not self.adaptive:
+            return [0] * len(texts)
+        if len(texts) < COUNT_IN_THREAD_FROM:
+            return count_tokens_batch(list(texts))
+        return await asyncio.to_thread(count_tokens_batch, list(texts))
 
-    async def _embed_batch(self, batch: list[str]) -> list[list[float]]:
+    def _free_host(self) -> _Host | None:
+        """The least busy host with a free slot, among those not resting if any is not."""
+        now = time.monotonic()
+        awake = [h for h in self._hosts if h.resting_until <= now] or self._hosts
+        free = [h for h in awake if h.in_flight < h.tuner.plan.concurrency]
+        return min(free, key=lambda h: (h.in_flight, h.failures), default=None)
+
+    async def _reserve(self) -> _Host:
+        """Wait for a slot on some host and take it (give it back with :meth:`_release`)."""
+        while True:
+            host = self._free_host()
+            if host is not None:
+                host.in_flight += 1
+                return host
+            self._slot_freed.clear()
+            now = time.monotonic()
+            wake = [h.resting_until - now for h in self._hosts if h.resting_until > now]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._slot_freed.wait(), min(wake, default=None))
+
+    def _release(self, host: _Host) -> None:
+        host.in_flight -= 1
+        self._slot_freed.set()
+
+    async def _send(self, host: _Host, batch: list[str], tokens: int) -> list[list[float]]:
+        """Embed one batch on ``host`` (whose slot the caller reserved), retrying on failures."""
         attempt = 0
         while True:
-            host = self._pick()
-            host.in_flight += 1
+            began = time.monotonic()
+            host.tuner.request_started()
             try:
-                async with host.limit:
-                    self.calls += 1
-                    with ollama_errors(host.url, self._model):
-                        response = await host.client.embed(
-                            model=self._model,
-                            input=batch,
-                            truncate=True,
-                            keep_alive=self._settings.keep_alive,
-                        )
-                host.failures, host.resting_until = 0, 0.0
+                self.calls += 1
+                with ollama_errors(host.url, self._model):
+                    response = await host.client.embed(
+                        model=self._model,
+                        input=batch,
+                        truncate=True,
+                        keep_alive=self._settings.keep_alive,
+                    )
             except Exception as exc:
-                if not is_retryable(exc):
-                    raise
-                host.failures += 1
-                rest = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2**host.failures)
-                host.resting_until = time.monotonic() + rest
-                if attempt >= self._settings.max_retries:
-                    if isinstance(exc, httpx.TransportError):  # e.g. the server hung up
-                        raise OllamaUnavailable.at(host.url) from exc
-                    raise
-                delay = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)
-                delay *= random.uniform(0.5, 1.0)
-                log.warning(
-                    "embed retry host=%s attempt=%d delay=%.2fs error=%s",
-                    host.url,
-                    attempt + 1,
-                    delay,
-                    exc,
-                )
+                host.tuner.request_failed()
+                self._release(host)
+                delay = self._after_failure(host, exc, attempt)
                 attempt += 1
                 await asyncio.sleep(delay)
+                host = await self._reserve()
                 continue
-            finally:
-                host.in_flight -= 1
+            except BaseException:
+                host.tuner.request_failed()
+                self._release(host)
+                raise
+            host.tuner.request_finished(tokens, time.monotonic() - began)
+            host.failures, host.resting_until = 0, 0.0
+            self._release(host)
             vectors = [list(map(float, v)) for v in response.embeddings]
             if len(vectors) != len(batch):
                 raise OllamaFailed(
@@ -165,3 +246,21 @@ class OllamaEmbedder:
                     f"{len(batch)} inputs."
                 )
             return vectors
+
+    def _after_failure(self, host: _Host, exc: Exception, attempt: int) -> float:
+        """Rest the host; raise if ``exc`` is final, else return the delay before a retry."""
+        if not is_retryable(exc):
+            raise exc
+        host.failures += 1
+        rest = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2.0**host.failures)
+        host.resting_until = time.monotonic() + rest
+        if attempt >= self._settings.max_retries:
+            if isinstance(exc, httpx.TransportError):  # e.g. the server hung up
+                raise OllamaUnavailable.at(host.url) from exc
+            raise exc
+        delay: float = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2.0**attempt)
+        delay *= random.uniform(0.5, 1.0)
+        log.warning(
+            "embed retry host=%s attempt=%d delay=%.2fs error=%s", host.url, attempt + 1, delay, exc
+        )
+        return delay

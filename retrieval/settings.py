@@ -19,6 +19,8 @@ from pydantic import AliasChoices, BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_OLLAMA_PORT = 11434
+ADAPTIVE_WAVE_PER_REQUEST = 128
+"""Chunks per request assumed when sizing ingestion waves for adaptive embedding."""
 
 
 def parse_ollama_host(host: str | None) -> str:
@@ -101,19 +103,45 @@ class OllamaSettings(_Section):
         validation_alias=AliasChoices("DOCENT_OLLAMA_TIMEOUT", "timeout_seconds"),
         description="Timeout of one request to Ollama.",
     )
-    embed_batch_size: int = Field(
-        default=32,
+    embed_batch_size: int | None = Field(
+        default=None,
         ge=1,
-        le=512,
+        le=2048,
         validation_alias=AliasChoices("DOCENT_EMBED_BATCH_SIZE", "embed_batch_size"),
-        description="Inputs per /api/embed request.",
+        description="Fixed inputs per /api/embed request (and fixed requests in flight); "
+        "unset = adaptive: requests sized in tokens and tuned per host to its best rate.",
     )
     embed_concurrency: int = Field(
         default=2,
         ge=1,
         le=64,
         validation_alias=AliasChoices("DOCENT_EMBED_CONCURRENCY", "embed_concurrency"),
-        description="Embedding requests in flight per Ollama host.",
+        description="Embedding requests in flight per Ollama host (where adaptive tuning starts).",
+    )
+    embed_batch_tokens: int = Field(
+        default=4096,
+        ge=64,
+        validation_alias=AliasChoices("DOCENT_EMBED_BATCH_TOKENS", "embed_batch_tokens"),
+        description="Tokens per /api/embed request where adaptive tuning starts.",
+    )
+    embed_max_batch_tokens: int = Field(
+        default=32768,
+        ge=64,
+        validation_alias=AliasChoices("DOCENT_EMBED_MAX_BATCH_TOKENS", "embed_max_batch_tokens"),
+        description="Largest /api/embed request adaptive tuning may send, in tokens.",
+    )
+    embed_max_concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        validation_alias=AliasChoices("DOCENT_EMBED_MAX_CONCURRENCY", "embed_max_concurrency"),
+        description="Most embedding requests in flight per host that adaptive tuning may use.",
+    )
+    embed_tuning_file: Path | None = Field(
+        default_factory=lambda: Path(platformdirs.user_cache_dir("docent")) / "embed-tuning.json",
+        validation_alias=AliasChoices("DOCENT_EMBED_TUNING_FILE", "embed_tuning_file"),
+        description="Where the best embedding plan found per host and model is remembered "
+        "(DOCENT_EMBED_TUNING_FILE; empty = nowhere).",
     )
     max_retries: int = Field(
         default=4,
@@ -132,6 +160,20 @@ class OllamaSettings(_Section):
     def base_url(self) -> str:
         """The primary Ollama URL (chat, show, tags)."""
         return parse_ollama_host(self.host)
+
+    @field_validator("embed_batch_size", "embed_tuning_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def embed_wave_size(self) -> int:
+        """Chunks to gather before embedding them: enough to keep every host's requests full."""
+        if self.embed_batch_size:
+            per_host = self.embed_batch_size * self.embed_concurrency
+        else:
+            per_host = ADAPTIVE_WAVE_PER_REQUEST * self.embed_max_concurrency
+        return per_host * len(self.embed_urls)
 
     @property
     def embed_urls(self) -> list[str]:
