@@ -88,6 +88,22 @@ def stop(process: subprocess.Popen[str]) -> None:
             pipe.close()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _embed_tuning_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Embedding plans learnt during the tests stay in the session's own folder.
+
+    Set in the environment so that servers and CLI runs started by the tests inherit it.
+    """
+    previous = os.environ.get("DOCENT_EMBED_TUNING_FILE")
+    path = tmp_path_factory.mktemp("embed-tuning") / "embed-tuning.json"
+    os.environ["DOCENT_EMBED_TUNING_FILE"] = str(path)
+    yield
+    if previous is None:
+        os.environ.pop("DOCENT_EMBED_TUNING_FILE", None)
+    else:
+        os.environ["DOCENT_EMBED_TUNING_FILE"] = previous
+
+
 @pytest.fixture(scope="session")
 def embed_model() -> str:
     return os.environ.get("DOCENT_TEST_EMBED_MODEL", "all-minilm")
