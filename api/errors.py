@@ -2,7 +2,7 @@
 
 - native API: ``{"error": {"code": ..., "message": ...}}`` (422 adds ``details``)
 - Ollama facade (``/api/*``): ``{"error": "..."}``, as Ollama answers
-- OpenAI endpoints (``/v1/chat/completions``, ``/v1/models``):
+- OpenAI endpoints (``/v1/chat/completions``, ``/v1/models``, ``/v1/embeddings``):
   ``{"error": {"message", "type", "param", "code"}}``
 
 Unexpected exceptions are logged and answered with code ``internal_error``; their text
@@ -71,7 +71,7 @@ def family_for_path(path: str) -> ErrorFamily:
     """Which error shape the clients of ``path`` understand."""
     if path.startswith("/api/"):
         return "ollama"
-    if path.startswith(("/v1/chat/", "/v1/models", "/v1/completions")):
+    if path.startswith(("/v1/chat/", "/v1/models", "/v1/completions", "/v1/embeddings")):
         return "openai"
     return "native"
 

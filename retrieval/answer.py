@@ -182,12 +182,14 @@ class PreparedAnswer:
             return
         yield self._done("".join(parts), done, first_token)
 
-    def _timings(self, first_token: float | None) -> Timings:
+    def _timings(self, first_token: float | None, done: ChatDone | None = None) -> Timings:
         now = time.perf_counter()
         return Timings(
             retrieval_ms=self._retrieval_ms,
             first_token_ms=None if first_token is None else (first_token - self._started) * 1e3,
             total_ms=(now - self._started) * 1e3,
+            prompt_eval_ns=done.prompt_eval_duration if done else None,
+            eval_ns=done.eval_duration if done else None,
         )
 
     def _done(self, answer: str, done: ChatDone | None, first_token: float | None) -> DoneEvent:
@@ -220,7 +222,7 @@ class PreparedAnswer:
                 prompt_tokens_sent=self.prompt.prompt_tokens,
                 num_ctx=self.prompt.num_ctx,
             ),
-            timings=self._timings(first_token),
+            timings=self._timings(first_token, done),
         )
 
 

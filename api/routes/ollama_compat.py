@@ -28,6 +28,7 @@ from api.facade import (
     split_conversation,
 )
 from api.generation import Generation, start_generation
+from api.ollama_route import OllamaRoute
 from api.ollama_schemas import (
     OllamaChatRequest,
     OllamaChatResponse,
@@ -56,7 +57,9 @@ from retrieval.store import CollectionInfo
 OLLAMA_COMPAT_VERSION = "0.12.0"
 """The Ollama API version the facade reports (its shapes follow this release)."""
 
-router = APIRouter(tags=["ollama"], dependencies=[Depends(require_api_key)])
+router = APIRouter(
+    tags=["ollama"], dependencies=[Depends(require_api_key)], route_class=OllamaRoute
+)
 open_router = APIRouter(tags=["ollama"])
 
 _STREAM_DOC: dict[int | str, dict[str, Any]] = {

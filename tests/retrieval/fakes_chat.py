@@ -8,6 +8,11 @@ from dataclasses import dataclass
 
 from retrieval.types import ChatDelta, ChatDone, ChatMessage, ChatOptions, ModelInfo
 
+PROMPT_EVAL_NS_PER_MESSAGE = 1_000_000
+"""The prompt_eval_duration ScriptedChat reports: this many ns per message."""
+EVAL_NS_PER_WORD = 2_000_000
+"""The eval_duration ScriptedChat reports: this many ns per word answered."""
+
 
 @dataclass
 class ChatCall:
@@ -71,6 +76,8 @@ class ScriptedChat:
                 done_reason="stop",
                 prompt_eval_count=self.prompt_eval_count or prompt_chars // 4,
                 eval_count=len(words),
+                prompt_eval_duration=PROMPT_EVAL_NS_PER_MESSAGE * len(messages),
+                eval_duration=EVAL_NS_PER_WORD * len(words),
             )
             finished = True
         finally:
