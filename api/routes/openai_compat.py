@@ -19,7 +19,7 @@ from api.auth import require_api_key
 from api.deps import ServicesDep
 from api.errors import ModelNotFound
 from api.facade import collection_of, footer_enabled, model_name, openai_options, split_conversation
-from api.generation import start_generation
+from api.ollama_requests import ToolsUnsupported
 from api.openai_schemas import (
     ChatCompletion,
     ChatCompletionChoice,
@@ -30,6 +30,7 @@ from api.openai_schemas import (
     OpenAIModels,
 )
 from api.streaming import SSE, footer_for, openai_finish_reason, openai_stream, openai_usage
+from api.tasks import start_facade_answer
 from retrieval.answer import AskRequest
 from retrieval.errors import CollectionNotFound, InvalidRequest
 
@@ -79,6 +80,8 @@ async def chat_completions(body: ChatCompletionCreate, services: ServicesDep) ->
     collection = collection_of(body.model)
     if collection is None:
         raise openai_model_not_found(body.model)
+    if (body.model_extra or {}).get("tools"):
+        raise ToolsUnsupported(body.model)
     conversation = split_conversation([(m.role, m.text()) for m in body.messages])
     if not conversation.question.strip():
         raise InvalidRequest("Expected a non-empty user message in messages; got none.")
@@ -96,12 +99,10 @@ async def chat_completions(body: ChatCompletionCreate, services: ServicesDep) ->
         history=conversation.history,
     )
     try:
-        generation = await start_generation(
-            services.limiter, services.answerer, services.metrics, request
-        )
+        generation, may_cite = await start_facade_answer(services, request, conversation)
     except CollectionNotFound as exc:
         raise openai_model_not_found(body.model) from exc
-    footer = footer_enabled(services.settings.api.sources_footer, body.docent_sources)
+    footer = may_cite and footer_enabled(services.settings.api.sources_footer, body.docent_sources)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
