@@ -23,6 +23,7 @@ from retrieval.answer import AskRequest
 from retrieval.types import ChatMessage, ChatOptions
 
 TASK_MARKER = "### Task:"
+_FOOTER = re.compile(r"\n\nSources:(?: none cited\.|(?:\n\[\d+\][^\n]*)+)\s*$")
 _USER_QUERY = re.compile(r"<user_query>\s*(.*?)\s*</user_query>", re.DOTALL)
 _CONTEXT_END = "</context>"
 
@@ -56,10 +57,25 @@ def client_task(message: str) -> ClientTask | None:
     return ClientTask(search_query=rag_user_query(message) if "<context>" in message else None)
 
 
+def without_footer(history: Sequence[ChatMessage]) -> tuple[ChatMessage, ...]:
+    """``history`` without the Sources footers Docent put under its earlier answers.
+
+    Clients send the answers back as they got them; a small model shown footers in its
+    history imitates them (and a copied ``[1]`` would count as a citation).
+    """
+    return tuple(
+        ChatMessage(role=m.role, content=_FOOTER.sub("", m.content)) if m.role == "assistant" else m
+        for m in history
+    )
+
+
 def conversation_messages(conversation: Conversation) -> list[ChatMessage]:
     """The conversation as the chat model's messages: system, history, the last message."""
     messages = [ChatMessage(role="system", content=conversation.system or "")]
-    messages += [*conversation.history, ChatMessage(role="user", content=conversation.question)]
+    messages += [
+        *without_footer(conversation.history),
+        ChatMessage(role="user", content=conversation.question),
+    ]
     return messages if conversation.system else messages[1:]
 
 
@@ -101,6 +117,7 @@ async def start_facade_answer(
         CollectionNotFound: and whatever ``Answerer.prepare`` raises.
     """
     task = client_task(request.question)
+    request = replace(request, history=without_footer(request.history))
     limiter, answerer, metrics = services.limiter, services.answerer, services.metrics
     if task is None:
         return await start_generation(limiter, answerer, metrics, request), True

@@ -128,3 +128,21 @@ async def test_ollama_durations_come_through(client: httpx.AsyncClient, chat: Sc
     assert final["eval_duration"] == EVAL_NS_PER_WORD * 4
     sent = len(chat.history[-1].messages)
     assert final["prompt_eval_duration"] == PROMPT_EVAL_NS_PER_MESSAGE * sent
+
+
+async def test_earlier_footers_are_not_shown_to_the_model(
+    client: httpx.AsyncClient, chat: ScriptedChat
+) -> None:
+    earlier = "Monday to Friday [1].\n\nSources:\n[1] support.md\n[2] faq.md"
+    body = chat_body(
+        ("user", QUESTION),
+        ("assistant", earlier),
+        ("user", "Thanks."),
+        ("assistant", "You are welcome.\n\nSources: none cited."),
+        ("user", "How long is the kettle warranty?"),
+    )
+    await client.post("/api/chat", json=body)
+    contents = [m.content for m in chat.history[-1].messages]
+    assert "Monday to Friday [1]." in contents
+    assert "You are welcome." in contents
+    assert not any("Sources:" in c for c in contents)
