@@ -1,4 +1,7 @@
-"""Client task prompts: recognised, and answered by the chat model alone.
+"""How the Ollama and OpenAI doors start an answer: client task prompts recognised.
+
+:func:`start_facade_answer` is the one entry of both doors. It also drops the Sources
+footers Docent put under earlier answers from the history the model sees.
 
 Open WebUI (0.12) sends its background tasks to the chat's own model as a user message
 that begins with ``### Task:``: a title, tags, suggested follow-ups, search queries to
