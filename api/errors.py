@@ -5,7 +5,8 @@
 - OpenAI endpoints: ``{"error": {"message", "type", "param", "code"}}``
 
 Each door picks its shape where its routes are declared: its router is built with
-``route_class=OllamaRoute`` / ``OpenAIRoute`` (native routes need nothing). The route
+``route_class=OllamaRoute`` (:mod:`api.ollama_route`) / ``OpenAIRoute`` (native routes
+need nothing). The route
 marks the request, and the app's one handler per kind of error reads the mark. A request
 no route took (404, 405) gets the shape of the routes it comes closest to (see
 :func:`family_for_unmatched`).
@@ -64,12 +65,6 @@ class NativeRoute(APIRoute):
             return await handler(request)
 
         return marked
-
-
-class OllamaRoute(NativeRoute):
-    """A route of the Ollama-compatible facade: errors as ``{"error": "..."}``."""
-
-    error_family = "ollama"
 
 
 class OpenAIRoute(NativeRoute):

@@ -1,7 +1,8 @@
 """Ollama's request and response shapes, for the Ollama-compatible facade (``/api/*``).
 
-Requests accept Ollama's extra fields (``format``, ``keep_alive``, ``tools``, ``think``…)
-and ignore them; Docent-specific: ``options.docent_sources: false`` drops the footer.
+Requests accept Ollama's extra fields (``format``, ``think``…) and ignore them; ``tools``
+is refused (Docent models call no tools: ``/api/show`` lists no ``tools`` capability).
+Docent-specific: ``options.docent_sources: false`` drops the footer.
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ class OllamaChatRequest(_Lenient):
     model: str = Field(min_length=1, description="docent/<collection>, optionally :latest.")
     messages: list[OllamaMessage] = Field(default_factory=list)
     stream: bool = True
+    keep_alive: int | float | str | None = Field(
+        default=None, description="0 with no messages: Ollama's unload request."
+    )
+    tools: list[dict[str, Any]] | None = Field(
+        default=None, description="Refused (400): Docent models do not call tools."
+    )
     options: dict[str, Any] | None = Field(
         default=None,
         description="temperature, top_p, seed, num_predict, num_ctx, stop; "
@@ -37,6 +44,9 @@ class OllamaGenerateRequest(_Lenient):
     system: str | None = None
     stream: bool = True
     options: dict[str, Any] | None = None
+    keep_alive: int | float | str | None = Field(
+        default=None, description="0 with an empty prompt: Ollama's unload request."
+    )
 
 
 class OllamaShowRequest(_Lenient):

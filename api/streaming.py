@@ -99,9 +99,20 @@ def sources_footer(sources: Sequence[SourceRef]) -> str:
     return "\n\nSources:\n" + "\n".join(lines)
 
 
+NONE_CITED_FOOTER = "\n\nSources: none cited."
+"""The footer of an answer that cites none of its numbered documents."""
+
+
 def footer_for(done: DoneEvent, sources: Sequence[SourceRef], enabled: bool) -> str:
-    """The footer to add after ``done``'s answer ('' when disabled or nothing was found)."""
-    return sources_footer(sources) if enabled and done.found else ""
+    """The footer after ``done``'s answer: the sources it cites, or "none cited".
+
+    '' when disabled or when nothing was found (the answer then says so itself).
+    """
+    if not enabled or not done.found:
+        return ""
+    cited = {citation.n for citation in done.citations}
+    used = [ref for ref in sources if ref.n in cited]
+    return sources_footer(used) if used else NONE_CITED_FOOTER
 
 
 # --- Ollama ----------------------------------------------------------------------------
@@ -133,9 +144,9 @@ def ollama_final(model: str, kind: OllamaKind, done: DoneEvent, text: str = "") 
         total_duration=int(timings.total_ms * 1e6) if timings else 0,
         load_duration=0,
         prompt_eval_count=(usage.prompt_tokens or 0) if usage else 0,
-        prompt_eval_duration=0,
+        prompt_eval_duration=(timings.prompt_eval_ns or 0) if timings else 0,
         eval_count=(usage.completion_tokens or 0) if usage else 0,
-        eval_duration=0,
+        eval_duration=(timings.eval_ns or 0) if timings else 0,
     )
     return final
 

@@ -28,10 +28,12 @@ from retrieval.events import (
     Timings,
     Usage,
 )
+from retrieval.followup import search_in_conversation
 from retrieval.prompt import BuiltPrompt, build_prompt
 from retrieval.search import Searcher, SearchRequest, is_relevant
 from retrieval.settings import RetrievalMode, Settings
 from retrieval.stream import collect
+from retrieval.tokens import count_tokens
 from retrieval.types import ChatDelta, ChatDone, ChatMessage, ChatModel, ChatOptions, Hit
 
 logger = logging.getLogger(__name__)
@@ -57,6 +59,9 @@ class AskRequest:
         options: model options; unset fields fall back to ``settings.answer``.
         system: replaces the instruction part of the system prompt (grounding rules stay).
         history: earlier turns, oldest first.
+        search_query: what retrieval searches for instead of the question (e.g. the user's
+            own query inside a client's prompt template); None: the question, with the
+            previous user turn when it reads as a follow-up (:mod:`retrieval.followup`).
     """
 
     question: str
@@ -67,6 +72,7 @@ class AskRequest:
     options: ChatOptions | None = None
     system: str | None = None
     history: Sequence[ChatMessage] = ()
+    search_query: str | None = None
 
 
 def source_refs(hits: Sequence[Hit]) -> list[SourceRef]:
@@ -151,12 +157,14 @@ class PreparedAnswer:
             return
         yield self._done("".join(parts), done, first_token)
 
-    def _timings(self, first_token: float | None) -> Timings:
+    def _timings(self, first_token: float | None, done: ChatDone | None = None) -> Timings:
         now = time.perf_counter()
         return Timings(
             retrieval_ms=self._retrieval_ms,
             first_token_ms=None if first_token is None else (first_token - self._started) * 1e3,
             total_ms=(now - self._started) * 1e3,
+            prompt_eval_ns=done.prompt_eval_duration if done else None,
+            eval_ns=done.eval_duration if done else None,
         )
 
     def _done(self, answer: str, done: ChatDone | None, first_token: float | None) -> DoneEvent:
@@ -189,7 +197,7 @@ class PreparedAnswer:
                 prompt_tokens_sent=self.prompt.prompt_tokens,
                 num_ctx=self.prompt.num_ctx,
             ),
-            timings=self._timings(first_token),
+            timings=self._timings(first_token, done),
         )
 
 
@@ -226,14 +234,16 @@ class Answerer:
         question = request.question.strip()
         if not question:
             raise InvalidRequest("Expected a non-empty question, got an empty string.")
-        hits = await self._searcher.search(
-            SearchRequest(
-                query=question,
-                collection=request.collection,
-                k=request.k,
-                mode=request.mode,
-                filters=request.filters,
-            )
+        search = SearchRequest(
+            query=(request.search_query or question).strip() or question,
+            collection=request.collection,
+            k=request.k,
+            mode=request.mode,
+            filters=request.filters,
+        )
+        history = () if request.search_query else request.history
+        hits = await search_in_conversation(
+            self._searcher, search, history, self._settings.retrieval.rrf_k
         )
         retrieval_ms = (time.perf_counter() - started) * 1e3
         relevant = [hit for hit in hits if is_relevant(hit, self._settings.retrieval.min_score)]
@@ -266,6 +276,42 @@ class Answerer:
             options=options,
             started=started,
             retrieval_ms=retrieval_ms,
+        )
+
+    async def prepare_direct(
+        self, messages: Sequence[ChatMessage], options: ChatOptions | None = None
+    ) -> PreparedAnswer:
+        """The chat model alone on ``messages``: no retrieval, no documents, no citations.
+
+        For prompts that are not questions about the documents (a client's own background
+        tasks: titles, tags, suggested follow-ups).
+
+        Raises:
+            InvalidRequest: no messages, or bad options.
+            OllamaUnavailable, OllamaModelMissing, OllamaFailed: the chat model is unusable.
+        """
+        started = time.perf_counter()
+        if not any(message.content.strip() for message in messages):
+            raise InvalidRequest("Expected a non-empty message, got none.")
+        resolved = await self._options(options, need_context=True)
+        num_ctx = resolved.num_ctx or FALLBACK_CONTEXT
+        prompt = BuiltPrompt(
+            messages=list(messages),
+            hits=[],
+            prompt_tokens=await asyncio.to_thread(
+                lambda: sum(count_tokens(message.content) for message in messages)
+            ),
+            num_ctx=num_ctx,
+            num_predict=resolved.num_predict or self._settings.answer.num_predict,
+        )
+        logger.info("event=direct_prepared messages=%d num_ctx=%d", len(messages), num_ctx)
+        return PreparedAnswer(
+            chat=self._chat,
+            sources=[],
+            prompt=prompt,
+            options=resolved,
+            started=started,
+            retrieval_ms=0.0,
         )
 
     async def answer(self, request: AskRequest) -> DoneEvent:

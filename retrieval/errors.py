@@ -16,6 +16,8 @@ message that is safe to show a user (what went wrong, what to do).
     ├── Busy                     503 busy                 a bounded queue is full
     ├── Unauthorized             401 unauthorized         (HTTP API) no or a wrong API key
     ├── PayloadTooLarge          413 payload_too_large    (HTTP API) upload over the limit
+    ├── CrossOriginRefused       403 cross_origin_refused (HTTP API) a foreign page's write
+    ├── ToolsUnsupported         400 tools_unsupported    (facades) a request with tools
     ├── ModelNotFound            404 model_not_found      (facades) unknown docent/<collection>
     └── AnswerFailed             (the code it carries)    an ``error`` event raised again
 
@@ -136,6 +138,32 @@ class PayloadTooLarge(DocentError):
     http_status = 413
 
 
+class CrossOriginRefused(DocentError):
+    """A browser page of another origin tried a state-changing request."""
+
+    code = "cross_origin_refused"
+    http_status = 403
+
+    def __init__(self, origin: str) -> None:
+        super().__init__(
+            f"Origin {origin[:100]!r} is not allowed to send requests to this server. "
+            "Add it to DOCENT_CORS_ORIGINS (like OLLAMA_ORIGINS) if you trust it."
+        )
+
+
+class ToolsUnsupported(DocentError):
+    """A chat request with ``tools``, in Ollama's wording for a model without tools."""
+
+    code = "tools_unsupported"
+    http_status = 400
+
+    def __init__(self, model: str) -> None:
+        super().__init__(
+            f"{model[:100]} does not support tools (Docent answers from documents; send "
+            "the request without tools, e.g. Open WebUI's function calling set to Default)"
+        )
+
+
 class ModelNotFound(DocentError):
     """A facade model name that names no collection (Ollama's wording unless told)."""
 
@@ -187,6 +215,8 @@ REGISTRY: Mapping[str, ErrorCode] = _table(
     Busy,
     Unauthorized,
     PayloadTooLarge,
+    CrossOriginRefused,
+    ToolsUnsupported,
     ModelNotFound,
 )
 """Every code Docent raises, by code (``internal_error`` is :class:`DocentError` itself)."""

@@ -36,6 +36,12 @@ class Timings(BaseModel):
     retrieval_ms: float
     first_token_ms: float | None
     total_ms: float
+    prompt_eval_ns: int | None = Field(
+        default=None, description="Ollama's prompt_eval_duration (None when not reported)."
+    )
+    eval_ns: int | None = Field(
+        default=None, description="Ollama's eval_duration (None when not reported)."
+    )
 
 
 class Usage(BaseModel):

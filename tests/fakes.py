@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from retrieval.types import ChatDelta, ChatDone, ChatMessage, ChatOptions, ModelInfo
 
 _WORD = re.compile(r"\w+")
+PROMPT_EVAL_NS_PER_MESSAGE = 1_000_000
+"""The prompt_eval_duration ScriptedChat reports: this many ns per message."""
+EVAL_NS_PER_WORD = 2_000_000
+"""The eval_duration ScriptedChat reports: this many ns per word answered."""
 
 
 def hash_vector(text: str, dimension: int) -> list[float]:
@@ -154,6 +158,8 @@ class ScriptedChat:
                 done_reason="length" if cut else "stop",
                 prompt_eval_count=self.prompt_eval_count or prompt_chars // 4,
                 eval_count=len(words),
+                prompt_eval_duration=PROMPT_EVAL_NS_PER_MESSAGE * len(messages),
+                eval_duration=EVAL_NS_PER_WORD * len(words),
             )
             finished = True
         finally:

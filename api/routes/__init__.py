@@ -10,7 +10,9 @@ from api.routes import (
     health,
     metrics,
     ollama_compat,
+    ollama_models,
     openai_compat,
+    openai_embeddings,
     query,
     search,
 )
@@ -24,5 +26,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     documents.router,
     ollama_compat.router,
     ollama_compat.open_router,
+    ollama_models.router,
     openai_compat.router,
+    openai_embeddings.router,
 )

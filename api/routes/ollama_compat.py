@@ -27,7 +27,9 @@ from api.facade import (
     ollama_options,
     split_conversation,
 )
-from api.generation import Generation, start_generation
+from api.generation import Generation
+from api.ollama_requests import is_zero_keep_alive
+from api.ollama_route import OllamaRoute
 from api.ollama_schemas import (
     OllamaChatRequest,
     OllamaChatResponse,
@@ -49,8 +51,14 @@ from api.streaming import (
     ollama_part,
     ollama_stream,
 )
+from api.tasks import start_facade_answer
 from retrieval.answer import AskRequest
-from retrieval.errors import CollectionNotFound, ModelNotFound, OllamaUnavailable
+from retrieval.errors import (
+    CollectionNotFound,
+    ModelNotFound,
+    OllamaUnavailable,
+    ToolsUnsupported,
+)
 from retrieval.store import CollectionInfo
 
 OLLAMA_COMPAT_VERSION = "0.12.0"
@@ -166,12 +174,11 @@ async def _generation(
         history=conversation.history,
     )
     try:
-        generation = await start_generation(
-            services.limiter, services.answerer, services.metrics, request
-        )
+        generation, may_cite = await start_facade_answer(services, request, conversation)
     except CollectionNotFound as exc:
         raise ModelNotFound(model) from exc
-    return generation, footer_enabled(services.settings.api.sources_footer, sources_flag)
+    footer = footer_enabled(services.settings.api.sources_footer, sources_flag)
+    return generation, may_cite and footer
 
 
 async def _answer(
@@ -181,12 +188,14 @@ async def _answer(
     conversation: Conversation,
     options: dict[str, Any] | None,
     stream: bool,
+    keep_alive: int | float | str | None = None,
 ) -> Response:
     if not conversation.question.strip():
-        # Ollama answers an empty prompt by loading the model: done, nothing generated.
+        # Ollama answers an empty prompt by loading the model (or, with keep_alive 0,
+        # unloading it): done, nothing generated. Docent's models stay loaded.
         await _collection_info(services, model)
         final = ollama_part(model, kind, "")
-        final.update(done=True, done_reason="load")
+        final.update(done=True, done_reason="unload" if is_zero_keep_alive(keep_alive) else "load")
         return JSONResponse(final)
     generation, footer = await _generation(services, model, conversation, options)
     if stream:
@@ -200,15 +209,21 @@ async def _answer(
 @router.post("/api/chat", response_model=OllamaChatResponse, responses=_STREAM_DOC)
 async def chat(body: OllamaChatRequest, services: ServicesDep) -> Response:
     """A grounded answer to the last user message, in Ollama's chat shape."""
+    if body.tools:
+        raise ToolsUnsupported(body.model)
     conversation = split_conversation([(m.role, m.content) for m in body.messages])
-    return await _answer(services, body.model, "chat", conversation, body.options, body.stream)
+    return await _answer(
+        services, body.model, "chat", conversation, body.options, body.stream, body.keep_alive
+    )
 
 
 @router.post("/api/generate", response_model=OllamaGenerateResponse, responses=_STREAM_DOC)
 async def generate(body: OllamaGenerateRequest, services: ServicesDep) -> Response:
     """A grounded answer to the prompt, in Ollama's generate shape."""
     conversation = Conversation(question=body.prompt, history=(), system=body.system)
-    return await _answer(services, body.model, "generate", conversation, body.options, body.stream)
+    return await _answer(
+        services, body.model, "generate", conversation, body.options, body.stream, body.keep_alive
+    )
 
 
 @router.post("/api/embed")

@@ -19,7 +19,6 @@ from api.auth import require_api_key
 from api.deps import ServicesDep
 from api.errors import OpenAIRoute
 from api.facade import collection_of, footer_enabled, model_name, openai_options, split_conversation
-from api.generation import start_generation
 from api.openai_schemas import (
     ChatCompletion,
     ChatCompletionChoice,
@@ -30,8 +29,14 @@ from api.openai_schemas import (
     OpenAIModels,
 )
 from api.streaming import SSE, footer_for, openai_finish_reason, openai_stream, openai_usage
+from api.tasks import start_facade_answer
 from retrieval.answer import AskRequest
-from retrieval.errors import CollectionNotFound, InvalidRequest, ModelNotFound
+from retrieval.errors import (
+    CollectionNotFound,
+    InvalidRequest,
+    ModelNotFound,
+    ToolsUnsupported,
+)
 
 router = APIRouter(
     tags=["openai"], dependencies=[Depends(require_api_key)], route_class=OpenAIRoute
@@ -72,6 +77,8 @@ async def chat_completions(body: ChatCompletionCreate, services: ServicesDep) ->
     collection = collection_of(body.model)
     if collection is None:
         raise ModelNotFound.openai(body.model)
+    if (body.model_extra or {}).get("tools"):
+        raise ToolsUnsupported(body.model)
     conversation = split_conversation([(m.role, m.text()) for m in body.messages])
     if not conversation.question.strip():
         raise InvalidRequest("Expected a non-empty user message in messages; got none.")
@@ -89,12 +96,10 @@ async def chat_completions(body: ChatCompletionCreate, services: ServicesDep) ->
         history=conversation.history,
     )
     try:
-        generation = await start_generation(
-            services.limiter, services.answerer, services.metrics, request
-        )
+        generation, may_cite = await start_facade_answer(services, request, conversation)
     except CollectionNotFound as exc:
         raise ModelNotFound.openai(body.model) from exc
-    footer = footer_enabled(services.settings.api.sources_footer, body.docent_sources)
+    footer = may_cite and footer_enabled(services.settings.api.sources_footer, body.docent_sources)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)

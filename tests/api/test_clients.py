@@ -107,12 +107,12 @@ def test_ollama_streamed_and_errors(running: Running) -> None:
 
 async def test_ollama_async_client_streamed(running: Running) -> None:
     client = ollama.AsyncClient(host=running.url, headers=AUTH)
-    running.chat.enqueue("Open weekdays.")
+    running.chat.enqueue("Open weekdays [1].")
     stream = await client.chat(
         model=MODEL, messages=[{"role": "user", "content": QUESTION}], stream=True
     )
     text = "".join([part.message.content or "" async for part in stream])
-    assert text.startswith("Open weekdays.\n\nSources:\n[1] support.md")
+    assert text.startswith("Open weekdays [1].\n\nSources:\n[1] support.md")
 
 
 def test_langchain_chat_ollama(running: Running) -> None:

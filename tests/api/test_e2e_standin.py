@@ -80,9 +80,14 @@ def test_ollama_client_gets_grounded_answer(docent: str) -> None:
     )
     content = answer.message.content or ""
     assert "Monday" in content or "08:00" in content, content
-    assert "Sources:\n[1] support.md" in content
+    body, _, footer = content.partition("\n\nSources:")
+    # the footer lists what the answer cites (smollm2 rarely cites), or says it cites nothing
+    assert footer == ("\n[1] support.md" if "[1]" in body else " none cited."), content
     assert answer.eval_count is not None
     assert 0 < answer.eval_count <= 40
+    # Ollama's own durations come through (clients compute tokens/s from them)
+    assert (answer.eval_duration or 0) > 0
+    assert (answer.prompt_eval_duration or 0) > 0
 
 
 class RecordingChat:

@@ -110,13 +110,13 @@ async def test_chat_not_streamed_without_footer(
 async def test_generate_streams_response_field(
     client: httpx.AsyncClient, chat: ScriptedChat
 ) -> None:
-    chat.enqueue("Two years.")
+    chat.enqueue("Two years [1].")
     response = await client.post(
         "/api/generate", json={"model": MODEL, "prompt": "How long is the kettle warranty?"}
     )
     parts = lines(response)
     text = "".join(p["response"] for p in parts)
-    assert text.startswith("Two years.\n\nSources:\n[1] warranty.md")
+    assert text.startswith("Two years [1].\n\nSources:\n[1] warranty.md")
     assert parts[-1]["done"] is True
 
 
