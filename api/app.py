@@ -14,11 +14,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from api.edge import EdgeGuard
 from api.errors import install_error_handlers
 from api.metrics import Metrics, MetricsMiddleware
 from api.routes import ROUTERS
 from api.services import Services
-from api.uploads import UploadLimitMiddleware
 from ingest.runtime import open_runtime
 from retrieval.settings import Settings, get_settings
 
@@ -105,8 +105,10 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         built: Services | None = getattr(app.state, "services", None)
         return built.metrics if built is not None else None
 
-    install_error_handlers(app, [route for router in ROUTERS for route in router.routes])
-    app.add_middleware(UploadLimitMiddleware, max_upload_mb=resolved.api.max_upload_mb)
+    routes = [route for router in ROUTERS for route in router.routes]
+    install_error_handlers(app, routes)
+    # innermost first: CORS (outermost) -> metrics -> the edge checks -> routes
+    app.add_middleware(EdgeGuard, settings=resolved.api, routes=routes)
     app.add_middleware(MetricsMiddleware, metrics=current_metrics)
     if resolved.api.cors_origins:
         app.add_middleware(CORSMiddleware, **cors_options(resolved.api.cors_origins))  # type: ignore[arg-type]

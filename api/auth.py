@@ -35,22 +35,33 @@ def key_matches(token: str, keys: Sequence[str]) -> bool:
     return matched
 
 
-async def require_api_key(request: Request, settings: SettingsDep) -> None:
-    """Refuse the request unless it carries an accepted key (no-op when no keys are set).
+def check_api_key(authorization: str | None, keys: Sequence[str]) -> None:
+    """Refuse an ``Authorization`` header without an accepted key (no-op without keys).
 
     Raises:
         Unauthorized: the header is missing, malformed or carries an unknown key.
     """
-    keys = settings.api.api_keys
     if not keys:
         return
-    token = bearer_token(request.headers.get("authorization"))
+    token = bearer_token(authorization)
     if token is None:
         raise Unauthorized(
             "Missing API key. Send `Authorization: Bearer <key>` with one of DOCENT_API_KEYS."
         )
     if not key_matches(token, keys):
         raise Unauthorized("Invalid API key. Use one of the keys in DOCENT_API_KEYS.")
+
+
+async def require_api_key(request: Request, settings: SettingsDep) -> None:
+    """Refuse the request unless it carries an accepted key (no-op when no keys are set).
+
+    :class:`api.edge.EdgeGuard` already refuses such requests before their bodies are
+    read; this dependency also marks the routes that need a key (the guard reads it).
+
+    Raises:
+        Unauthorized: the header is missing, malformed or carries an unknown key.
+    """
+    check_api_key(request.headers.get("authorization"), settings.api.api_keys)
 
 
 def is_loopback(host: str) -> bool:

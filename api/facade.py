@@ -6,6 +6,7 @@ Naming scheme (stable, documented): the collection ``<c>`` is the model ``docent
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,8 @@ from retrieval.types import ChatMessage, ChatOptions, ChatRole
 
 MODEL_PREFIX = "docent/"
 TAG = ":latest"
+MAX_CHAT_MESSAGES = 500
+"""Most messages one chat request may carry (history bounded before any work is done)."""
 
 
 def model_name(collection: str) -> str:
@@ -59,7 +62,15 @@ def split_conversation(messages: Sequence[tuple[str, str]]) -> Conversation:
 
     Args:
         messages: ``(role, content)`` pairs, oldest first.
+
+    Raises:
+        InvalidRequest: more than :data:`MAX_CHAT_MESSAGES` messages.
     """
+    if len(messages) > MAX_CHAT_MESSAGES:
+        raise InvalidRequest(
+            f"Expected at most {MAX_CHAT_MESSAGES} messages in one chat request, got "
+            f"{len(messages)}. Send only the recent turns of the conversation."
+        )
     system: str | None = None
     turns: list[ChatMessage] = []
     for role, content in messages:
@@ -82,6 +93,8 @@ def _number(options: Mapping[str, Any], key: str, kind: type[int] | type[float])
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidRequest(f"Expected a number for options.{key}, got {value!r:.40}.")
+    if not math.isfinite(value):
+        raise InvalidRequest(f"Expected a finite number for options.{key}, got {value!r}.")
     if kind is int:
         if value != int(value):
             raise InvalidRequest(f"Expected an integer for options.{key}, got {value!r}.")

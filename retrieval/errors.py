@@ -17,6 +17,7 @@ message that is safe to show a user (what went wrong, what to do).
     ├── Unauthorized             401 unauthorized         (HTTP API) no or a wrong API key
     ├── PayloadTooLarge          413 payload_too_large    (HTTP API) upload over the limit
     ├── CrossOriginRefused       403 cross_origin_refused (HTTP API) a foreign page's write
+    ├── HostNotAllowed           403 host_not_allowed     (HTTP API) a Host outside the allowlist
     ├── ToolsUnsupported         400 tools_unsupported    (facades) a request with tools
     ├── ModelNotFound            404 model_not_found      (facades) unknown docent/<collection>
     └── AnswerFailed             (the code it carries)    an ``error`` event raised again
@@ -151,6 +152,19 @@ class CrossOriginRefused(DocentError):
         )
 
 
+class HostNotAllowed(DocentError):
+    """A request whose ``Host`` is neither loopback, an IP address, nor configured."""
+
+    code = "host_not_allowed"
+    http_status = 403
+
+    def __init__(self, host: str) -> None:
+        super().__init__(
+            f"Host {host[:100]!r} is not allowed. Reach Docent by localhost or an IP "
+            "address, or add the name to DOCENT_ALLOWED_HOSTS."
+        )
+
+
 class ToolsUnsupported(DocentError):
     """A chat request with ``tools``, in Ollama's wording for a model without tools."""
 
@@ -216,6 +230,7 @@ REGISTRY: Mapping[str, ErrorCode] = _table(
     Unauthorized,
     PayloadTooLarge,
     CrossOriginRefused,
+    HostNotAllowed,
     ToolsUnsupported,
     ModelNotFound,
 )

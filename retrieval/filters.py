@@ -6,6 +6,7 @@ predicate (lexical search); the two must agree.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,12 @@ from retrieval.types import Metadata, MetadataValue
 
 PAGE_MIN = "page_min"
 PAGE_MAX = "page_max"
+MAX_FILTER_KEYS = 32
+"""Most keys one filter may hold (each is a clause for Chroma and the lexical index)."""
+MAX_KEY_LENGTH = 128
+"""Longest metadata name a filter may use."""
+RESERVED_PREFIXES = ("$", "#")
+"""Key prefixes Chroma reserves for operators (``$and``) and document fields (``#document``)."""
 
 
 @dataclass(frozen=True)
@@ -38,12 +45,27 @@ class MetadataFilter:
             raise InvalidRequest(
                 f"Expected filters as an object of key: value, got {type(filters).__name__}."
             )
+        if len(filters) > MAX_FILTER_KEYS:
+            raise InvalidRequest(
+                f"Expected at most {MAX_FILTER_KEYS} filter keys, got {len(filters)}. "
+                "Filter on fewer metadata fields."
+            )
         equals: dict[str, MetadataValue] = {}
         pages: dict[str, int] = {}
         for key, value in filters.items():
-            if not isinstance(key, str) or not key or key.startswith("$"):
+            if (
+                not isinstance(key, str)
+                or not key
+                or len(key) > MAX_KEY_LENGTH
+                or key.startswith(RESERVED_PREFIXES)
+            ):
                 raise InvalidRequest(
-                    f"Expected filter keys to be metadata names like 'source', got {key!r}."
+                    "Expected filter keys to be metadata names like 'source' (not starting "
+                    f"with $ or #, at most {MAX_KEY_LENGTH} characters), got {key!r:.60}."
+                )
+            if isinstance(value, float) and not math.isfinite(value):
+                raise InvalidRequest(
+                    f"Expected filter {key!r} to be a finite number, got {value!r}."
                 )
             if key in (PAGE_MIN, PAGE_MAX):
                 if isinstance(value, bool) or not isinstance(value, int) or value < 0:

@@ -3,8 +3,10 @@
 The prompt texts live in ``retrieval/prompts/*.txt``. Instructions go in the system
 message; the retrieved chunks go in the last user message as numbered
 ``<document n=".." source=".." page="..">`` blocks, which the system prompt declares to be
-data. Any ``<document``/``</document`` inside chunk text is escaped, so a document cannot
-close its block and smuggle in text that looks like ours.
+data. Chunk text is first normalized (NFKC, format characters such as zero-width spaces
+removed), so look-alikes (full-width ``＜``, ``docu\u200bment``) become the plain tag,
+and then any ``<document``/``</document`` is escaped: a document cannot close its block
+and smuggle in text that looks like ours.
 
 Budget (tokens, estimated conservatively because the chat model's tokenizer is not ours):
 ``system + history + question + documents + num_predict + margin <= num_ctx``. The
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
@@ -79,9 +82,20 @@ def estimate_messages(messages: list[ChatMessage]) -> int:
     return sum(estimate_tokens(m.content) + MESSAGE_OVERHEAD for m in messages) + MESSAGE_OVERHEAD
 
 
+def normalize_document_text(text: str) -> str:
+    """``text`` as a model reads it: NFKC, without format characters (category ``Cf``).
+
+    Full-width and compatibility forms fold to their plain letters and zero-width
+    characters disappear, so no look-alike of a tag survives to be read as one.
+    """
+    folded = unicodedata.normalize("NFKC", text)
+    return "".join(ch for ch in folded if unicodedata.category(ch) != "Cf")
+
+
 def escape_document_text(text: str) -> str:
-    """Neutralise ``<document`` / ``</document`` inside chunk text."""
-    return _DOC_TAG.sub(lambda m: f"&lt;{m.group(1)}{m.group(2)}", text)
+    """Neutralise ``<document`` / ``</document`` (and their look-alikes) inside chunk text."""
+    normalized = normalize_document_text(text)
+    return _DOC_TAG.sub(lambda m: f"&lt;{m.group(1)}{m.group(2)}", normalized)
 
 
 def _attribute(value: str) -> str:
@@ -154,12 +168,20 @@ class _Frame:
 
 
 def _fit_history(frame: _Frame, available: int) -> tuple[_Frame, int]:
-    """Drop the oldest turns until one document block fits; return the frame and the count."""
+    """Drop the oldest turns until one document block fits; return the frame and the count.
+
+    Linear in the number of turns: each turn's estimate is computed once (a request's
+    estimate is the sum of its messages'), and the oldest are dropped from that sum.
+    """
+    if not frame.turns:
+        return frame, 0
+    costs = [estimate_tokens(turn.content) + MESSAGE_OVERHEAD for turn in frame.turns]
+    total = frame.cost()
     dropped = 0
-    while frame.turns and frame.cost() + MIN_BLOCK_TOKENS > available:
-        frame = replace(frame, turns=frame.turns[1:])
+    while dropped < len(costs) and total + MIN_BLOCK_TOKENS > available:
+        total -= costs[dropped]
         dropped += 1
-    return frame, dropped
+    return replace(frame, turns=frame.turns[dropped:]), dropped
 
 
 def _pack_blocks(

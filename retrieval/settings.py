@@ -305,6 +305,30 @@ class ApiSettings(_Section):
         validation_alias=AliasChoices("DOCENT_MAX_UPLOAD_MB", "max_upload_mb"),
         description="Largest accepted upload, per request.",
     )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("DOCENT_ALLOWED_HOSTS", "allowed_hosts"),
+        description="Host names accepted besides loopback names and IP addresses "
+        "(comma-separated, * wildcards; * accepts any): guards against DNS rebinding.",
+    )
+    max_body_kb: int = Field(
+        default=1024,
+        gt=0,
+        validation_alias=AliasChoices("DOCENT_MAX_BODY_KB", "max_body_kb"),
+        description="Largest accepted JSON request body (every route but uploads).",
+    )
+    body_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        validation_alias=AliasChoices("DOCENT_BODY_TIMEOUT_S", "body_timeout_s"),
+        description="Time a client has to send a whole request body (slow bodies get 408).",
+    )
+    max_concurrent_uploads: int = Field(
+        default=4,
+        ge=1,
+        validation_alias=AliasChoices("DOCENT_MAX_UPLOADS", "max_concurrent_uploads"),
+        description="Upload requests handled at once; more are refused as busy (503).",
+    )
     max_concurrent_generations: int = Field(
         default=2,
         ge=1,
@@ -325,7 +349,7 @@ class ApiSettings(_Section):
         "OpenAI-compatible endpoints.",
     )
 
-    @field_validator("api_keys", "cors_origins", mode="before")
+    @field_validator("api_keys", "cors_origins", "allowed_hosts", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)

@@ -134,5 +134,5 @@ async def services(
 async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(services=services)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://docent.test") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as http:
         yield http

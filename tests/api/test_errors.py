@@ -98,7 +98,7 @@ async def test_unexpected_error_is_internal_error_without_details(services: Serv
 
     app.dependency_overrides[get_store] = lambda: Exploding()
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as http:
         response = await http.get("/v1/collections")
         other = await http.post("/v1/search", json={"query": "x", "collection": COLLECTION})
     assert response.status_code == 500

@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from api.ollama_route import origin_allowed
+from api.edge import origin_allowed
 from tests.api.conftest import COLLECTION, QUESTION
 from tests.fakes import ScriptedChat
 
