@@ -3,10 +3,10 @@
 The prompt texts live in ``retrieval/prompts/*.txt``. Instructions go in the system
 message; the retrieved chunks go in the last user message as numbered
 ``<document n=".." source=".." page="..">`` blocks, which the system prompt declares to be
-data. Chunk text is first normalized (NFKC, format characters such as zero-width spaces
-removed), so look-alikes (full-width ``＜``, ``docu\u200bment``) become the plain tag,
-and then any ``<document``/``</document`` is escaped: a document cannot close its block
-and smuggle in text that looks like ours.
+data. Chunk text is first normalized (look-alikes of the tag's characters folded by NFKC,
+format characters such as zero-width spaces removed), so ``＜/docu\u200bment`` becomes the
+plain tag, and then any ``<document``/``</document`` is escaped: a document cannot close
+its block and smuggle in text that looks like ours.
 
 Budget (tokens, estimated conservatively because the chat model's tokenizer is not ours):
 ``system + history + question + documents + num_predict + margin <= num_ctx``. The
@@ -82,14 +82,30 @@ def estimate_messages(messages: list[ChatMessage]) -> int:
     return sum(estimate_tokens(m.content) + MESSAGE_OVERHEAD for m in messages) + MESSAGE_OVERHEAD
 
 
-def normalize_document_text(text: str) -> str:
-    """``text`` as a model reads it: NFKC, without format characters (category ``Cf``).
+_TAG_CHARS = frozenset("<>/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+"""What a fence is written with; a character whose NFKC form is one of these is folded."""
 
-    Full-width and compatibility forms fold to their plain letters and zero-width
-    characters disappear, so no look-alike of a tag survives to be read as one.
+
+@lru_cache(maxsize=4096)
+def _fold(ch: str) -> str:
+    if unicodedata.category(ch) == "Cf":
+        return ""
+    folded = unicodedata.normalize("NFKC", ch)
+    return folded if folded in _TAG_CHARS else ch
+
+
+def normalize_document_text(text: str) -> str:
+    """``text`` with look-alikes of a tag's characters folded and format characters gone.
+
+    A character whose NFKC form is an ASCII letter, ``<``, ``/`` or ``>`` (full-width
+    ``＜``, ``ｄ``, the small form ``﹤``) becomes that character, and format characters
+    (category ``Cf``: zero-width spaces and joiners, soft hyphens) disappear, so no
+    look-alike of a fence survives to be read as one. Other text is kept as written
+    (``…``, ``m²``), so quotes still match the document.
     """
-    folded = unicodedata.normalize("NFKC", text)
-    return "".join(ch for ch in folded if unicodedata.category(ch) != "Cf")
+    if text.isascii():
+        return text
+    return "".join(ch if ch.isascii() else _fold(ch) for ch in text)
 
 
 def escape_document_text(text: str) -> str:
