@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from api.auth import require_api_key
 from api.deps import ServicesDep
+from api.embeddings import embed_payload
 from api.facade import (
     Conversation,
     collection_of,
@@ -229,9 +230,24 @@ async def generate(body: OllamaGenerateRequest, services: ServicesDep) -> Respon
 async def embed(
     services: ServicesDep, body: dict[str, Any] = Body(description="Ollama's /api/embed body.")
 ) -> Response:
-    """Passed through to the upstream Ollama; its answer (status included) comes back as is."""
+    """Ollama's ``/api/embed`` with Docent's embedding model, limits and keep_alive.
+
+    The upstream's answer (status included) comes back as is; ``options`` and
+    ``keep_alive`` of the request are not passed on (:func:`api.embeddings.embed_payload`).
+    """
+    model, texts = body.get("model"), body.get("input")
+    truncate, dimensions = body.get("truncate", True), body.get("dimensions")
+    if not isinstance(model, str) or not isinstance(texts, str | list):
+        raise InvalidRequest("Expected a model name and input as a string or list of strings.")
+    if not isinstance(truncate, bool) or not (
+        dimensions is None or (isinstance(dimensions, int) and not isinstance(dimensions, bool))
+    ):
+        raise InvalidRequest("Expected truncate as true or false and dimensions as an integer.")
+    payload = embed_payload(
+        services.settings.ollama, model, texts, dimensions=dimensions, truncate=truncate
+    )
     try:
-        upstream = await services.ollama_http.post("/api/embed", json=body)
+        upstream = await services.ollama_http.post("/api/embed", json=payload)
     except httpx.HTTPError as exc:
         raise OllamaUnavailable.at(services.settings.ollama.base_url) from exc
     return Response(

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from api.auth import require_api_key
 from api.deps import ServicesDep
-from api.embeddings import upstream_embed
+from api.embeddings import embed_payload, upstream_embed
 from api.facade import collection_of
 from api.ollama_models_schemas import (
     OllamaLegacyEmbedding,
@@ -129,11 +129,7 @@ async def embeddings(
             f'"{body.model[:100]}" is a Docent chat model; embed with an embedding model such '
             f'as "{services.settings.ollama.embed_model}".'
         )
-    payload: dict[str, object] = {"model": body.model, "input": body.prompt}
-    if body.options:
-        payload["options"] = body.options
-    if body.keep_alive is not None:
-        payload["keep_alive"] = body.keep_alive
+    payload = embed_payload(services.settings.ollama, body.model, body.prompt)
     answer = await upstream_embed(services.ollama_http, services.settings.ollama.base_url, payload)
     vectors = answer.get("embeddings") or [[]]
     return OllamaLegacyEmbedding(embedding=vectors[0])

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import require_api_key
 from api.deps import ServicesDep
-from api.embeddings import upstream_embed
+from api.embeddings import embed_payload, upstream_embed
 from api.errors import OpenAIRoute
 from api.facade import collection_of
 from retrieval.errors import InvalidRequest
@@ -71,9 +71,9 @@ async def create_embeddings(
             f'"{body.model[:100]}" is a Docent chat model; embed with an embedding model such '
             f'as "{services.settings.ollama.embed_model}".'
         )
-    payload: dict[str, object] = {"model": body.model, "input": texts}
-    if body.dimensions is not None:
-        payload["dimensions"] = body.dimensions
+    payload = embed_payload(
+        services.settings.ollama, body.model, texts, dimensions=body.dimensions, openai=True
+    )
     answer = await upstream_embed(services.ollama_http, services.settings.ollama.base_url, payload)
     vectors: list[list[float]] = answer.get("embeddings") or []
     tokens = int(answer.get("prompt_eval_count") or 0)

@@ -12,7 +12,7 @@ import pytest
 
 from retrieval.errors import InvalidRequest
 from retrieval.filters import MAX_FILTER_KEYS, MetadataFilter
-from tests.api.conftest import COLLECTION, QUESTION
+from tests.api.conftest import COLLECTION, QUESTION, FakeUpstream
 from tests.fakes import ScriptedChat
 
 MODES = ["dense", "lexical", "hybrid"]
@@ -93,3 +93,41 @@ async def test_a_long_history_within_the_cap_is_answered(client: httpx.AsyncClie
     )
     assert response.status_code == 200
     assert response.json()["message"]["content"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/embed", {"model": "fake-embed", "input": "a", "options": {"num_ctx": 131072}}),
+        ("/api/embed", {"model": "fake-embed:latest", "input": ["a"], "keep_alive": -1}),
+        ("/api/embeddings", {"model": "fake-embed", "prompt": "a", "options": {"num_ctx": 99999}}),
+        ("/v1/embeddings", {"model": "fake-embed", "input": "a"}),
+    ],
+)
+async def test_embedding_pass_through_uses_docents_own_limits(
+    client: httpx.AsyncClient, upstream: FakeUpstream, path: str, body: dict[str, object]
+) -> None:
+    response = await client.post(path, json=body)
+    assert response.status_code == 200, response.text
+    sent = json.loads(upstream.requests[-1].content)
+    assert sent["model"] == "fake-embed"
+    assert "options" not in sent
+    assert sent["keep_alive"] == "30m"
+
+
+@pytest.mark.parametrize("path", ["/api/embed", "/api/embeddings", "/v1/embeddings"])
+async def test_embedding_with_another_model_never_reaches_ollama(
+    client: httpx.AsyncClient, upstream: FakeUpstream, path: str
+) -> None:
+    field = "prompt" if path == "/api/embeddings" else "input"
+    response = await client.post(path, json={"model": "scripted", field: "a"})
+    assert response.status_code == 404
+    assert upstream.requests == []
+
+
+async def test_too_many_embedding_inputs_are_400(
+    client: httpx.AsyncClient, upstream: FakeUpstream
+) -> None:
+    response = await client.post("/api/embed", json={"model": "fake-embed", "input": ["a"] * 1000})
+    assert response.status_code == 400
+    assert upstream.requests == []

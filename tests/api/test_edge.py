@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from api.app import create_app
 from api.edge import host_allowed, host_name
 from api.services import Services
-from tests.api.conftest import COLLECTION, QUESTION
+from tests.api.conftest import COLLECTION, QUESTION, FakeUpstream
 from tests.fakes import ScriptedChat
 
 Message = dict[str, Any]
@@ -216,3 +216,24 @@ async def test_a_foreign_page_cannot_generate(client: httpx.AsyncClient, chat: S
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "cross_origin_refused"  # the OpenAI shape
     assert chat.calls == 0
+
+
+@pytest.mark.parametrize("api_settings", [{"api_keys": ["k-one"]}])
+async def test_readiness_detail_needs_a_key(
+    client: httpx.AsyncClient, upstream: FakeUpstream
+) -> None:
+    bare = await client.get("/readyz")
+    assert bare.json() == {"status": "ready", "checks": []}
+    wrong = await client.get("/readyz", headers={"Authorization": "Bearer nope"})
+    assert wrong.json()["checks"] == []
+    detailed = await client.get("/readyz", headers={"Authorization": "Bearer k-one"})
+    assert [c["name"] for c in detailed.json()["checks"]] == [
+        "ollama",
+        "embed_model",
+        "chat_model",
+        "chroma",
+    ]
+    upstream.down = True
+    down = await client.get("/readyz")
+    assert (down.status_code, down.json()) == (503, {"status": "not_ready", "checks": []})
+    assert "127.0.0.1:9" not in down.text

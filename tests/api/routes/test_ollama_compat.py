@@ -164,10 +164,13 @@ async def test_embed_is_passed_through(client: httpx.AsyncClient, upstream: Fake
     response = await client.post("/api/embed", json={"model": "fake-embed", "input": ["a", "b"]})
     assert response.status_code == 200
     assert len(response.json()["embeddings"]) == 2
-    assert json.loads(upstream.requests[-1].content) == {"model": "fake-embed", "input": ["a", "b"]}
-    missing = await client.post("/api/embed", json={"model": "nomic", "input": "a"})
-    assert missing.status_code == 404
-    assert missing.json() == {"error": 'model "nomic" not found, try pulling it first'}
+    sent = json.loads(upstream.requests[-1].content)
+    assert sent == {"model": "fake-embed", "input": ["a", "b"], "truncate": True, "keep_alive": "30m"}
+    calls = len(upstream.requests)
+    other = await client.post("/api/embed", json={"model": "nomic", "input": "a"})
+    assert other.status_code == 404  # only the configured embedding model, refused here
+    assert other.json() == {"error": 'model "nomic" not found, try pulling it first'}
+    assert len(upstream.requests) == calls
 
 
 async def test_embed_with_ollama_down_is_503(

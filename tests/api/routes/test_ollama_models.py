@@ -77,7 +77,12 @@ async def test_legacy_embeddings_go_through_embed(
     embedding = OllamaLegacyEmbedding.model_validate(response.json()).embedding
     assert embedding == pytest.approx(hash_vector("vector search", 32))
     sent = json.loads(upstream.requests[-1].content)
-    assert sent == {"model": "fake-embed", "input": "vector search"}
+    assert sent == {
+        "model": "fake-embed",
+        "input": "vector search",
+        "truncate": True,
+        "keep_alive": "30m",
+    }
 
 
 async def test_legacy_embeddings_errors(client: httpx.AsyncClient, upstream: FakeUpstream) -> None:

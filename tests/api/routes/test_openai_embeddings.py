@@ -28,6 +28,8 @@ async def test_float_embeddings_in_openai_shape(
     assert json.loads(upstream.requests[-1].content) == {
         "model": "fake-embed",
         "input": ["one", "two"],
+        "truncate": True,
+        "keep_alive": "30m",
     }
 
 
