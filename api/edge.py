@@ -187,9 +187,10 @@ class EdgeGuard:
     def _needs_key(self, scope: Scope) -> bool:
         path, method = scope["path"], scope["method"]
         for route in self.routes:
-            if isinstance(route, APIRoute) and route.path_regex.match(path):
-                if method in route.methods or (method == "HEAD" and "GET" in route.methods):
-                    return needs_key(route)
+            if not isinstance(route, APIRoute) or not route.path_regex.match(path):
+                continue
+            if method in route.methods or (method == "HEAD" and "GET" in route.methods):
+                return needs_key(route)
         return False
 
     def _too_large(self, upload: bool) -> str:

@@ -27,6 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute
 
 from retrieval.errors import DocentError, ModelNotFound, PayloadTooLarge, Unauthorized
@@ -221,6 +222,15 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, exc.status_code, code, message, headers=dict(exc.headers or {}))
 
 
+CLIENT_CLOSED = 499
+"""The status logged for a request whose client left before its answer (nginx's code)."""
+
+
+async def client_disconnect_handler(request: Request, exc: Exception) -> Response:
+    logger.info("client went away path=%s", request.url.path)
+    return Response(status_code=CLIENT_CLOSED)
+
+
 async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unexpected error path=%s", request.url.path, exc_info=exc)
     return error_response(request, 500, "internal_error", INTERNAL_MESSAGE)
@@ -237,4 +247,5 @@ def install_error_handlers(app: FastAPI, routes: Sequence[BaseRoute]) -> None:
     app.add_exception_handler(DocentError, docent_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_exception_handler(ClientDisconnect, client_disconnect_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)

@@ -6,9 +6,14 @@ needs (close the stream, free the slot).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import aclosing
+from typing import Any, TypeVar
+
+from starlette.requests import ClientDisconnect, Request
 
 from api.limiter import GenerationLimiter, Slot
 from api.metrics import Metrics
@@ -18,6 +23,37 @@ from retrieval.events import AnswerEvent, DoneEvent, ErrorEvent, SourceRef
 from retrieval.stream import CollectedAnswer, collect
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+async def until_disconnected(request: Request) -> None:
+    """Return when the client of ``request`` has gone (its body already read)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def unless_disconnected(work: Coroutine[Any, Any, T], request: Request) -> T:
+    """Run ``work``; cancel it as soon as the client goes away.
+
+    Raises:
+        ClientDisconnect: the client went away first (``work`` has been cancelled).
+    """
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(until_disconnected(request))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if not task.done():
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+    if task.cancelled() or not task.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        raise ClientDisconnect()
+    return task.result()
 
 
 async def _aclose(stream: object) -> None:
@@ -62,14 +98,22 @@ class Generation:
                     self._metrics.observe_error(event.code)
                 yield event
 
-    async def collect(self) -> CollectedAnswer:
+    async def collect(self, request: Request | None = None) -> CollectedAnswer:
         """Consume the whole stream (the non-streamed answer), then close.
+
+        Args:
+            request: the HTTP request waiting for the answer; when its client goes away
+                the generation stops there and then (its slot is freed).
 
         Raises:
             AnswerFailed: an ``error`` event arrived (status and code of its error).
+            ClientDisconnect: the client of ``request`` went away first.
         """
         try:
-            return await collect(self.events(), sources=self.sources)
+            work = collect(self.events(), sources=self.sources)
+            if request is None:
+                return await work
+            return await unless_disconnected(work, request)
         finally:
             await self.close()
 

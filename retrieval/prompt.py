@@ -4,8 +4,9 @@ The prompt texts live in ``retrieval/prompts/*.txt``. Instructions go in the sys
 message; the retrieved chunks go in the last user message as numbered
 ``<document n=".." source=".." page="..">`` blocks, which the system prompt declares to be
 data. Chunk text is first normalized (look-alikes of the tag's characters folded by NFKC,
-format characters such as zero-width spaces removed), so ``＜/docu\u200bment`` becomes the
-plain tag, and then any ``<document``/``</document`` is escaped: a document cannot close
+format characters such as zero-width spaces removed), so a full-width ``<`` or a
+zero-width space inside ``document`` still makes the plain tag, and then any
+``<document``/``</document`` is escaped: a document cannot close
 its block and smuggle in text that looks like ours.
 
 Budget (tokens, estimated conservatively because the chat model's tokenizer is not ours):
@@ -98,8 +99,8 @@ def normalize_document_text(text: str) -> str:
     """``text`` with look-alikes of a tag's characters folded and format characters gone.
 
     A character whose NFKC form is an ASCII letter, ``<``, ``/`` or ``>`` (full-width
-    ``＜``, ``ｄ``, the small form ``﹤``) becomes that character, and format characters
-    (category ``Cf``: zero-width spaces and joiners, soft hyphens) disappear, so no
+    and small forms) becomes that character, and format characters (category ``Cf``:
+    zero-width spaces and joiners, soft hyphens) disappear, so no
     look-alike of a fence survives to be read as one. Other text is kept as written
     (``…``, ``m²``), so quotes still match the document.
     """

@@ -13,7 +13,7 @@ import hashlib
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from api.auth import require_api_key
@@ -55,6 +55,7 @@ from api.tasks import start_facade_answer
 from retrieval.answer import AskRequest
 from retrieval.errors import (
     CollectionNotFound,
+    InvalidRequest,
     ModelNotFound,
     OllamaUnavailable,
     ToolsUnsupported,
@@ -183,6 +184,7 @@ async def _generation(
 
 async def _answer(
     services: Services,
+    http: Request,
     model: str,
     kind: OllamaKind,
     conversation: Conversation,
@@ -201,28 +203,35 @@ async def _answer(
     if stream:
         body = ollama_stream(generation.events(), model=model, kind=kind, footer=footer)
         return generation.response(body, NDJSON)
-    sources, done = await generation.collect()
+    sources, done = await generation.collect(http)
     text = done.answer + footer_for(done, sources, footer)
     return JSONResponse(ollama_final(model, kind, done, text))
 
 
 @router.post("/api/chat", response_model=OllamaChatResponse, responses=_STREAM_DOC)
-async def chat(body: OllamaChatRequest, services: ServicesDep) -> Response:
+async def chat(body: OllamaChatRequest, http: Request, services: ServicesDep) -> Response:
     """A grounded answer to the last user message, in Ollama's chat shape."""
     if body.tools:
         raise ToolsUnsupported(body.model)
     conversation = split_conversation([(m.role, m.content) for m in body.messages])
     return await _answer(
-        services, body.model, "chat", conversation, body.options, body.stream, body.keep_alive
+        services, http, body.model, "chat", conversation, body.options, body.stream, body.keep_alive
     )
 
 
 @router.post("/api/generate", response_model=OllamaGenerateResponse, responses=_STREAM_DOC)
-async def generate(body: OllamaGenerateRequest, services: ServicesDep) -> Response:
+async def generate(body: OllamaGenerateRequest, http: Request, services: ServicesDep) -> Response:
     """A grounded answer to the prompt, in Ollama's generate shape."""
     conversation = Conversation(question=body.prompt, history=(), system=body.system)
     return await _answer(
-        services, body.model, "generate", conversation, body.options, body.stream, body.keep_alive
+        services,
+        http,
+        body.model,
+        "generate",
+        conversation,
+        body.options,
+        body.stream,
+        body.keep_alive,
     )
 
 

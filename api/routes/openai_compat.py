@@ -12,7 +12,7 @@ import time
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from api.auth import require_api_key
@@ -72,7 +72,9 @@ async def get_model(model: str, services: ServicesDep) -> OpenAIModel:
 
 
 @router.post("/v1/chat/completions", response_model=ChatCompletion, responses=_STREAM_DOC)
-async def chat_completions(body: ChatCompletionCreate, services: ServicesDep) -> Response:
+async def chat_completions(
+    body: ChatCompletionCreate, http: Request, services: ServicesDep
+) -> Response:
     """A grounded answer to the last user message, as an OpenAI chat completion."""
     collection = collection_of(body.model)
     if collection is None:
@@ -111,7 +113,7 @@ async def chat_completions(body: ChatCompletionCreate, services: ServicesDep) ->
             footer=footer,
         )
         return generation.response(stream, SSE)
-    sources, done = await generation.collect()
+    sources, done = await generation.collect(http)
     completion = ChatCompletion(
         id=completion_id,
         created=int(time.time()),

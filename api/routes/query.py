@@ -50,7 +50,7 @@ async def query(body: QueryCreate, request: Request, services: ServicesDep) -> R
         services.limiter, services.answerer, services.metrics, ask_request(body)
     )
     if not body.stream:
-        sources, done = await generation.collect()
+        sources, done = await generation.collect(request)
         answer = AnswerPublic(sources=sources, **done.model_dump(exclude={"type"}))
         return JSONResponse(answer.model_dump(mode="json"))
     if wants_sse(request):

@@ -41,7 +41,10 @@ def test_parse_accepts_up_to_the_key_cap() -> None:
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("filters", BAD_FILTERS)
 async def test_every_mode_answers_400(client: httpx.AsyncClient, mode: str, filters: str) -> None:
-    body = f'{{"collection": "{COLLECTION}", "query": "support", "mode": "{mode}", "filters": {filters}}}'
+    body = (
+        f'{{"collection": "{COLLECTION}", "query": "support", "mode": "{mode}", '
+        f'"filters": {filters}}}'
+    )
     response = await client.post(
         "/v1/search", content=body, headers={"Content-Type": "application/json"}
     )

@@ -97,6 +97,32 @@ async def _call(
     receive: Callable[[], Awaitable[Message]],
 ) -> tuple[int, dict[str, Any]]:
     """Call the ASGI app once; return the status and the JSON body."""
+    sent = await _exchange(app, method, path, headers, receive)
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return status, json.loads(body)
+
+
+async def _call_raw(
+    app: FastAPI,
+    method: str,
+    path: str,
+    headers: list[tuple[bytes, bytes]],
+    receive: Callable[[], Awaitable[Message]],
+) -> int:
+    """Call the ASGI app once; return the status."""
+    sent = await _exchange(app, method, path, headers, receive)
+    return int(next(m["status"] for m in sent if m["type"] == "http.response.start"))
+
+
+async def _exchange(
+    app: FastAPI,
+    method: str,
+    path: str,
+    headers: list[tuple[bytes, bytes]],
+    receive: Callable[[], Awaitable[Message]],
+) -> list[Message]:
+    """The messages the app sends for one request."""
     sent: list[Message] = []
 
     async def send(message: Message) -> None:
@@ -119,9 +145,7 @@ async def _call(
     }
     async with asyncio.timeout(30):
         await app(scope, receive, send)
-    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
-    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return status, json.loads(body)
+    return sent
 
 
 def _recording(
@@ -208,7 +232,9 @@ async def test_concurrent_uploads_are_capped(services: Services) -> None:
     assert status != 503
 
 
-async def test_a_foreign_page_cannot_generate(client: httpx.AsyncClient, chat: ScriptedChat) -> None:
+async def test_a_foreign_page_cannot_generate(
+    client: httpx.AsyncClient, chat: ScriptedChat
+) -> None:
     body = {"model": "docent/docs", "messages": [{"role": "user", "content": QUESTION}]}
     response = await client.post(
         "/v1/chat/completions", json=body, headers={"Origin": "https://evil.example"}
@@ -237,3 +263,59 @@ async def test_readiness_detail_needs_a_key(
     down = await client.get("/readyz")
     assert (down.status_code, down.json()) == (503, {"status": "not_ready", "checks": []})
     assert "127.0.0.1:9" not in down.text
+
+
+def _disconnecting(body: bytes, gone: asyncio.Event) -> Callable[[], Awaitable[Message]]:
+    """A ``receive`` sending ``body``, then ``http.disconnect`` once ``gone`` is set."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/query", {"collection": COLLECTION, "question": QUESTION, "stream": False}),
+        (
+            "/api/chat",
+            {
+                "model": f"docent/{COLLECTION}",
+                "messages": [{"role": "user", "content": QUESTION}],
+                "stream": False,
+            },
+        ),
+        (
+            "/v1/chat/completions",
+            {
+                "model": f"docent/{COLLECTION}",
+                "messages": [{"role": "user", "content": QUESTION}],
+                "stream": False,
+            },
+        ),
+    ],
+)
+async def test_a_left_non_streamed_answer_stops_and_frees_its_slot(
+    services: Services, chat: ScriptedChat, path: str, body: dict[str, object]
+) -> None:
+    app = create_app(services=services)
+    chat.delay = 0.05
+    chat.enqueue(" ".join(["word"] * 400))  # 20 s if generated to the end
+    gone = asyncio.Event()
+    receive = _disconnecting(json.dumps(body).encode(), gone)
+    headers = [(b"content-type", b"application/json")]
+    call = asyncio.create_task(_call_raw(app, "POST", path, headers, receive))
+    while not chat.history:  # generation has started
+        await asyncio.sleep(0.01)
+    gone.set()
+    status = await call
+    assert status == 499
+    assert chat.closed == 1  # the model's stream was closed before its end
+    assert services.limiter.active == 0

@@ -88,7 +88,8 @@ def fences(draw: st.DrawFn) -> str:
     lt = draw(st.sampled_from(_LOOKALIKE_LT))
     slash = draw(st.sampled_from(["", "/", "\uff0f"]))
     space = draw(st.text(_FORMAT, max_size=2))
-    return f"{lt}{space}{slash}{''.join(letters)}{draw(st.sampled_from(['>', '＞']))}"
+    gt = draw(st.sampled_from([">", "\uff1e"]))
+    return f"{lt}{space}{slash}{''.join(letters)}{gt}"
 
 
 @settings(max_examples=200, deadline=None)
@@ -117,4 +118,4 @@ def test_a_lookalike_fence_is_escaped_inside_the_prompt() -> None:
 
 def test_normalization_keeps_ordinary_text() -> None:
     assert normalize_document_text("Prix : 12 €, café") == "Prix : 12 €, café"
-    assert normalize_document_text("ｆｕｌｌ\u200bwidth") == "fullwidth"
+    assert normalize_document_text("\uff46\uff55\uff4c\uff4c\u200bwidth") == "fullwidth"

@@ -165,7 +165,12 @@ async def test_embed_is_passed_through(client: httpx.AsyncClient, upstream: Fake
     assert response.status_code == 200
     assert len(response.json()["embeddings"]) == 2
     sent = json.loads(upstream.requests[-1].content)
-    assert sent == {"model": "fake-embed", "input": ["a", "b"], "truncate": True, "keep_alive": "30m"}
+    assert sent == {
+        "model": "fake-embed",
+        "input": ["a", "b"],
+        "truncate": True,
+        "keep_alive": "30m",
+    }
     calls = len(upstream.requests)
     other = await client.post("/api/embed", json={"model": "nomic", "input": "a"})
     assert other.status_code == 404  # only the configured embedding model, refused here

@@ -44,7 +44,9 @@ async def test_base64_is_little_endian_float32(client: httpx.AsyncClient) -> Non
 
 
 async def test_openai_sdk_decodes_its_default_base64(client: httpx.AsyncClient) -> None:
-    sdk = openai.AsyncOpenAI(base_url="http://127.0.0.1:8000/v1", api_key="unused", http_client=client)
+    sdk = openai.AsyncOpenAI(
+        base_url="http://127.0.0.1:8000/v1", api_key="unused", http_client=client
+    )
     result = await sdk.embeddings.create(model="fake-embed", input="one")
     assert result.data[0].embedding == pytest.approx(hash_vector("one", 32), abs=1e-6)
 
