@@ -110,14 +110,18 @@ class OllamaAdmin:
 
 @contextmanager
 def ollama_errors(url: str, model: str | None = None) -> Iterator[None]:
-    """Translate connection errors and Ollama's error answers into Docent errors."""
+    """Translate connection errors and Ollama's error answers into Docent errors.
+
+    Any transport failure counts as Ollama not answering, including a connection that
+    breaks in the middle of a streamed answer (Ollama killed or restarted).
+    """
     try:
         yield
     except ollama.ResponseError as exc:
         if exc.status_code == 404 and model is not None:
             raise OllamaModelMissing(model, url) from exc
         raise OllamaFailed(f"Ollama at {url} answered {exc.status_code}: {exc.error}") from exc
-    except (httpx.ConnectError, httpx.TimeoutException, ConnectionError) as exc:
+    except (httpx.TransportError, ConnectionError) as exc:
         raise OllamaUnavailable.at(url) from exc
 
 
