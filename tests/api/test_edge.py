@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -258,6 +260,7 @@ async def test_readiness_detail_needs_a_key(
         "embed_model",
         "chat_model",
         "chroma",
+        "workers",
     ]
     upstream.down = True
     down = await client.get("/readyz")
@@ -319,3 +322,22 @@ async def test_a_left_non_streamed_answer_stops_and_frees_its_slot(
     assert status == 499
     assert chat.closed == 1  # the model's stream was closed before its end
     assert services.limiter.active == 0
+
+
+async def test_readiness_tells_when_worker_threads_are_saturated(
+    client: httpx.AsyncClient,
+) -> None:
+    loop = asyncio.get_running_loop()
+    release = threading.Event()
+    executor = ThreadPoolExecutor(max_workers=1)
+    loop.set_default_executor(executor)
+    blocker = loop.run_in_executor(None, release.wait)  # the only worker, held
+    try:
+        response = await client.get("/readyz")
+    finally:
+        release.set()
+        await blocker
+    assert response.status_code == 503
+    failing = [c for c in response.json()["checks"] if not c["ok"]]
+    assert [c["name"] for c in failing] == ["workers"]
+    assert (await client.get("/readyz")).status_code == 200

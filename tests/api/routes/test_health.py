@@ -18,7 +18,13 @@ async def test_readyz_ready(client: httpx.AsyncClient) -> None:
     assert response.status_code == 200
     ready = ReadinessPublic.model_validate(response.json())
     assert ready.status == "ready"
-    assert [c.name for c in ready.checks] == ["ollama", "embed_model", "chat_model", "chroma"]
+    assert [c.name for c in ready.checks] == [
+        "ollama",
+        "embed_model",
+        "chat_model",
+        "chroma",
+        "workers",
+    ]
 
 
 async def test_readyz_missing_model_is_503(
@@ -39,5 +45,5 @@ async def test_readyz_ollama_down_is_503(client: httpx.AsyncClient, upstream: Fa
     assert response.status_code == 503
     ready = ReadinessPublic.model_validate(response.json())
     assert ready.status == "not_ready"
-    assert {c.name: c.ok for c in ready.checks} == {"ollama": False, "chroma": True}
+    assert {c.name: c.ok for c in ready.checks} == {"ollama": False, "chroma": True, "workers": True}
     assert "ollama serve" in ready.checks[0].message
