@@ -34,7 +34,8 @@ def _mode(value: str | None) -> RetrievalMode | None:
 def format_source(source: SourceRef) -> str:
     """``[n] source, p. page (score)`` for the terminal."""
     page = f", p. {source.page}" if source.page else ""
-    return f"[{source.n}] {source.source}{page} (score {source.score:.3f})"
+    ocr = " (OCR)" if source.ocr else ""
+    return f"[{source.n}] {source.source}{page}{ocr} (score {source.score:.3f})"
 
 
 async def ask(settings: Settings, request: AskRequest, *, stream_to_stdout: bool) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -94,6 +95,26 @@ def check_chroma(settings: Settings) -> Check:
     return Check("chroma", True, f"embedded at {path}")
 
 
+OCR_MODULES = ("rapidocr", "onnxruntime", "pypdfium2", "PIL")
+"""What OCR needs (as ``ingest.ocr.REQUIRED_MODULES``; retrieval may not import ingest)."""
+
+
+def check_ocr(settings: Settings) -> Check:
+    """Is OCR (the optional ``ocr`` extra) there? Never fails: it only says how to enable."""
+    if not settings.ingest.ocr:
+        return Check("ocr", True, "off (DOCENT_OCR=false): scanned pages and images end as no_text")
+    missing = [name for name in OCR_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        return Check(
+            "ocr",
+            True,
+            f"not installed (missing {', '.join(missing)}): scanned pages and images end as "
+            "no_text",
+            'pip install -e ".[ocr]"  (or: bash scripts/setup.sh)',
+        )
+    return Check("ocr", True, f"RapidOCR, up to {settings.ingest.ocr_max_pages} pages a file")
+
+
 def run_checks(settings: Settings) -> list[Check]:
     """All checks, in the order they are printed."""
     ollama_check, models = check_ollama(settings)
@@ -102,6 +123,7 @@ def run_checks(settings: Settings) -> list[Check]:
         check_model("embedding", settings.ollama.embed_model, models),
         check_model("chat", settings.ollama.chat_model, models),
         check_chroma(settings),
+        check_ocr(settings),
     ]
 
 
