@@ -38,7 +38,7 @@ def read_and_split(
     pieces = split_document(document, plan)
     if not pieces:
         if document.kind == "pdf":
-            raise FileFailure("no_text", no_text_message(options))
+            raise FileFailure("no_text", no_text_message(options, document.notes))
         raise FileFailure("empty", "the file has no text to index")
     return ReadOutcome(pieces=pieces, notes=list(document.notes), ocr_pages=document.ocr_pages)
 

@@ -24,6 +24,7 @@ from ingest.results import FileFailure
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ENCRYPTED_STREAM = "EncryptedPackage".encode("utf-16-le")
 _HEADING = re.compile(r"^(?:Heading|Überschrift|Titre|Titolo|Título)\s*(\d)$", re.IGNORECASE)
+_LIST_ITEM = re.compile(r"^\s*(?:-|\d+\.) ")
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 
 
@@ -42,12 +43,23 @@ def load_docx(data: bytes) -> LoadedDocument:
         )
     try:
         document = docx.Document(io.BytesIO(data))
-        text = "\n\n".join(_blocks(document))
+        text = _join(_blocks(document))
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise FileFailure("malformed", "cannot be parsed: not a valid DOCX file") from exc
     if not text.strip():
         raise FileFailure("empty", "the document has no text")
     return LoadedDocument(kind="docx", pages=[Page(0, text)])
+
+
+def _join(blocks: Iterator[str]) -> str:
+    """Blocks apart by a blank line; the items of one list on consecutive lines."""
+    out: list[str] = []
+    for block in blocks:
+        if out and _LIST_ITEM.match(block) and _LIST_ITEM.match(out[-1].rsplit("\n", 1)[-1]):
+            out[-1] += "\n" + block
+        else:
+            out.append(block)
+    return "\n\n".join(out)
 
 
 def _blocks(document: Document) -> Iterator[str]:

@@ -27,12 +27,22 @@ def _short(exc: BaseException) -> str:
     return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 1] + "…"
 
 
-def no_text_message(options: OcrOptions) -> str:
-    """The ``no_text`` message of a PDF none of whose pages has text."""
+def no_text_message(options: OcrOptions, notes: list[str] | None = None, *, read: int = 1) -> str:
+    """The ``no_text`` message of a PDF none of whose pages has text.
+
+    Args:
+        options: the OCR options the file was read with (say why OCR did not run).
+        notes: what OCR reported (budget spent, failed pages), appended.
+        read: pages OCR ran on.
+    """
     why = why_no_ocr(options)
-    if why is None:
-        return "no text layer, and OCR found no text (pictures only?)"
-    return f"no text layer (scanned?); {why}"
+    if why is not None:
+        message = f"no text layer (scanned?); {why}"
+    elif read:
+        message = "no text layer, and OCR found no text (pictures only?)"
+    else:
+        message = "no text layer (scanned?), and no page was read by OCR"
+    return "; ".join([message, *(notes or [])])
 
 
 def load_pdf(data: bytes, ocr: OcrOptions | None = None) -> LoadedDocument:
@@ -89,36 +99,40 @@ def load_pdf(data: bytes, ocr: OcrOptions | None = None) -> LoadedDocument:
     if not pages:
         raise FileFailure("malformed", "cannot be parsed: the PDF has no pages")
     options = ocr or OcrOptions()
-    pages = _ocr_fallback(data, pages, options, notes)
+    pages, read = _ocr_fallback(data, pages, options, notes)
     failed_pages = [n for n in failed_pages if not pages[n - 1].ocr]
     if failed_pages:
         notes.append(f"text of page(s) {failed_pages[:10]} could not be extracted")
     if not any(p.text.strip() for p in pages):
         if failed_pages:
             raise FileFailure("malformed", "cannot be parsed: no page text could be extracted")
-        raise FileFailure("no_text", no_text_message(options))
+        raise FileFailure("no_text", no_text_message(options, notes, read=read))
     return LoadedDocument(kind="pdf", pages=pages, notes=notes)
 
 
 def _ocr_fallback(
     data: bytes, pages: list[Page], options: OcrOptions, notes: list[str]
-) -> list[Page]:
-    """``pages`` with the empty or garbled ones read by OCR where it can run."""
+) -> tuple[list[Page], int]:
+    """Read the empty or garbled pages by OCR where it can run.
+
+    Returns:
+        The pages (those OCR read replaced) and the number of pages OCR ran on.
+    """
     wanted = [p.number for p in pages if not p.text.strip() or looks_garbled(p.text)]
     if not wanted:
-        return pages
+        return pages, 0
     why = why_no_ocr(options)
     if why is not None:
         if len(wanted) < len(pages):  # else the whole file is no_text, which says why
             notes.append(f"{len(wanted)} page(s) without usable text not read: {why}")
-        return pages
+        return pages, 0
     import pypdfium2
 
     try:
         pdf = pypdfium2.PdfDocument(data)
     except pypdfium2.PdfiumError as exc:
         notes.append(f"OCR skipped: the PDF could not be rendered ({_short(exc)})")
-        return pages
+        return pages, 0
     budget = PageBudget.start(options)
     read = list(pages)
     failed: list[int] = []
@@ -141,4 +155,4 @@ def _ocr_fallback(
     skipped = budget.note()
     if skipped:
         notes.append(skipped)
-    return read
+    return read, budget.used
