@@ -141,11 +141,12 @@ class PageBudget:
             f"OCR budget spent after {self.used} page(s) (DOCENT_OCR_MAX_PAGES="
             f"{self.max_pages}, or 3/4 of DOCENT_INGEST_FILE_TIMEOUT_SECONDS): "
             f"{len(self.skipped)} page(s) without a text layer not read: "
-            f"{_page_list(self.skipped)}"
+            f"{page_list(self.skipped)}"
         )
 
 
-def _page_list(pages: list[int], limit: int = 10) -> str:
+def page_list(pages: list[int], limit: int = 10) -> str:
+    """``1, 2, 3 and 4 more``."""
     shown = ", ".join(str(p) for p in pages[:limit])
     return shown + (f" and {len(pages) - limit} more" if len(pages) > limit else "")
 
@@ -248,6 +249,13 @@ def _lines(boxes: Any, texts: list[str]) -> str:
         out.append(line)
         previous_bottom, previous_height = bottom, bottom - top
     return "".join(out).strip()
+
+
+def failure_reason(exc: BaseException) -> str:
+    """Why OCR failed, for a note: running out of the reader's memory is the usual case."""
+    if isinstance(exc, MemoryError) or "bad_alloc" in str(exc):
+        return "needs more memory than DOCENT_INGEST_FILE_MEMORY_MB allows (1536 or more)"
+    return type(exc).__name__
 
 
 @lru_cache(maxsize=1)

@@ -6,7 +6,14 @@ import io
 import logging
 
 from ingest.loaders.base import LoadedDocument, Page
-from ingest.ocr import MAX_RENDER_SIDE, OcrOptions, PageBudget, engine, why_no_ocr
+from ingest.ocr import (
+    MAX_RENDER_SIDE,
+    OcrOptions,
+    PageBudget,
+    engine,
+    failure_reason,
+    why_no_ocr,
+)
 from ingest.results import FileFailure
 
 log = logging.getLogger(__name__)
@@ -46,7 +53,11 @@ def load_image(data: bytes, ocr: OcrOptions | None = None) -> LoadedDocument:
                 continue
             upright = ImageOps.exif_transpose(frame).convert("RGB")
             upright.thumbnail((MAX_RENDER_SIDE, MAX_RENDER_SIDE))
-            text = engine().read(upright).text
+            try:
+                text = engine().read(upright).text
+            except Exception as exc:
+                log.warning("event=ocr_image_failed frame=%d error=%s", number, type(exc).__name__)
+                raise FileFailure("no_text", f"OCR failed: {failure_reason(exc)}") from exc
             if text:
                 pages.append(Page(number, text, ocr=True))
     except (OSError, ValueError, SyntaxError) as exc:  # truncated or corrupt image data

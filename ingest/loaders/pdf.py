@@ -14,7 +14,16 @@ from pypdf import PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError
 
 from ingest.loaders.base import LoadedDocument, Page
-from ingest.ocr import OcrOptions, PageBudget, engine, looks_garbled, render_page, why_no_ocr
+from ingest.ocr import (
+    OcrOptions,
+    PageBudget,
+    engine,
+    failure_reason,
+    looks_garbled,
+    page_list,
+    render_page,
+    why_no_ocr,
+)
 from ingest.results import FileFailure
 
 log = logging.getLogger(__name__)
@@ -33,7 +42,7 @@ def no_text_message(options: OcrOptions, notes: list[str] | None = None, *, read
     Args:
         options: the OCR options the file was read with (say why OCR did not run).
         notes: what OCR reported (budget spent, failed pages), appended.
-        read: pages OCR ran on.
+        read: pages OCR read (found text or not).
     """
     why = why_no_ocr(options)
     if why is not None:
@@ -116,7 +125,8 @@ def _ocr_fallback(
     """Read the empty or garbled pages by OCR where it can run.
 
     Returns:
-        The pages (those OCR read replaced) and the number of pages OCR ran on.
+        The pages (those OCR read replaced) and the number of pages OCR read without
+        failing.
     """
     wanted = [p.number for p in pages if not p.text.strip() or looks_garbled(p.text)]
     if not wanted:
@@ -136,23 +146,25 @@ def _ocr_fallback(
     budget = PageBudget.start(options)
     read = list(pages)
     failed: list[int] = []
+    reason = ""
     try:
         for number in wanted:
             if number > len(pdf) or not budget.take(number):
                 continue
             try:
                 reading = engine().read(render_page(pdf, number - 1))
-            except Exception:
-                log.warning("event=ocr_page_failed page=%d", number, exc_info=True)
+            except Exception as exc:
+                log.warning("event=ocr_page_failed page=%d error=%s", number, type(exc).__name__)
                 failed.append(number)
+                reason = failure_reason(exc)
                 continue
             if reading.text:
                 read[number - 1] = Page(number, reading.text, ocr=True)
     finally:
         pdf.close()
     if failed:
-        notes.append(f"OCR failed on page(s) {failed[:10]}")
+        notes.append(f"OCR failed on page(s) {page_list(failed)}: {reason}")
     skipped = budget.note()
     if skipped:
         notes.append(skipped)
-    return read, budget.used
+    return read, budget.used - len(failed)

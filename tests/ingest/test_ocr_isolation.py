@@ -50,6 +50,20 @@ def test_the_workers_ocr_options_come_from_the_reader():
         spent.close()
 
 
+def test_ocr_out_of_memory_is_reported_with_the_setting_to_raise():
+    small = IsolatedReader(1, 120, 700)
+    try:
+        with pytest.raises(FileFailure) as caught:
+            small.read("scan.pdf", scanned_pdf(AUDIT), PLAN)
+    finally:
+        small.close()
+    assert caught.value.reason == "no_text"
+    assert caught.value.message == (
+        "no text layer (scanned?), and no page was read by OCR; OCR failed on page(s) 1: "
+        "needs more memory than DOCENT_INGEST_FILE_MEMORY_MB allows (1536 or more)"
+    )
+
+
 def test_ocr_stops_starting_pages_before_the_file_times_out():
     reader = IsolatedReader(1, 8.0, 2048)
     assert reader.ocr.time_budget_seconds == 6.0
