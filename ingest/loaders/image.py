@@ -18,8 +18,9 @@ from ingest.results import FileFailure
 
 log = logging.getLogger(__name__)
 
-MAX_PIXELS = 100_000_000
-"""Larger images are refused before they are decoded (decompression bombs)."""
+MAX_PIXELS = 89_000_000
+"""Larger images are refused before they are decoded (decompression bombs; just under
+Pillow's own warning threshold)."""
 
 
 def load_image(data: bytes, ocr: OcrOptions | None = None) -> LoadedDocument:
