@@ -133,7 +133,7 @@ def _ocr_fallback(
         return pages, 0
     why = why_no_ocr(options)
     if why is not None:
-        if len(wanted) < len(pages):  # else the whole file is no_text, which says why
+        if any(p.text.strip() for p in pages):  # else the file is no_text, which says why
             notes.append(f"{len(wanted)} page(s) without usable text not read: {why}")
         return pages, 0
     import pypdfium2

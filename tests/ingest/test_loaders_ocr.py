@@ -126,6 +126,17 @@ def test_with_ocr_off_a_mixed_pdf_keeps_its_text_pages_and_notes_the_rest():
     ]
 
 
+def test_with_ocr_off_a_garbled_text_layer_is_kept_and_noted():
+    pdf = make_pdf([PdfPage(image=render_page(AUDIT), text="\x01\x02\x03\x04\x05\x06")])
+    document = load_document("garbled.pdf", pdf, OFF)
+    assert [(p.ocr, p.text.strip()) for p in document.pages] == [
+        (False, "\x01\x02\x03\x04\x05\x06")
+    ]
+    assert document.notes == [
+        "1 page(s) without usable text not read: OCR is off (DOCENT_OCR=false)"
+    ]
+
+
 def test_a_picture_without_text_is_no_text_after_ocr():
     picture = Image.linear_gradient("L").resize((800, 1000))
     with pytest.raises(FileFailure) as caught:
