@@ -21,7 +21,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from ingest.chunking import ChunkingPlan
-from ingest.ocr import OcrOptions
+from ingest.ocr import TIME_SHARE, OcrOptions
 from ingest.reading import ReadOutcome, read_and_split
 from ingest.results import FileFailure
 
@@ -102,7 +102,8 @@ class IsolatedReader:
         self.memory_mb = memory_mb
         options = ocr or OcrOptions()
         if options.time_budget_seconds is None:
-            options = dataclasses.replace(options, time_budget_seconds=timeout_seconds * 0.75)
+            budget = timeout_seconds * TIME_SHARE
+            options = dataclasses.replace(options, time_budget_seconds=budget)
         self.ocr = options
         self._context = multiprocessing.get_context("forkserver")
         # the fork server imports the readers once; each worker is then a cheap fork

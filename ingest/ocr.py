@@ -5,9 +5,10 @@ works offline). PDF pages are rendered with pypdfium2. Both are imported only wh
 needs OCR, in the reader's worker process, where the file's time and memory limits hold;
 without them installed, :func:`ocr_status` says so and pages without text stay ``no_text``.
 
-Page orientation: when most text boxes are taller than wide the page lies sideways and is
-read again turned by 90° (then -90° if that reads badly); a page whose reading has a low
-mean confidence is read again turned by 180°; the most confident reading wins.
+Page orientation: when most text boxes are taller than wide the page lies sideways and
+is read again turned by 90° one way (then the other, if that reads badly); a page whose
+reading has a low mean confidence is read again turned by 180°; the most confident
+reading wins.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ GOOD_READING = 0.85
 RENDER_DPI = 200
 MAX_RENDER_SIDE = 2000
 """Pixels of a rendered page's longest side at most (RapidOCR scales larger images down)."""
+TIME_SHARE = 0.75
+"""Share of the file's time limit after which OCR starts no new page."""
 GARBLED_SHARE = 0.3
 """A text layer with more than this share of unreadable characters is treated as garbage."""
 
@@ -58,7 +61,7 @@ class OcrOptions:
         return cls(
             enabled=settings.ocr,
             max_pages=settings.ocr_max_pages,
-            time_budget_seconds=settings.file_timeout_seconds * 0.75,
+            time_budget_seconds=settings.file_timeout_seconds * TIME_SHARE,
         )
 
 
