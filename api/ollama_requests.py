@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 
-
 _ZERO_DURATION = re.compile(r"(?:0+(?:\.0*)?(?:ns|us|µs|ms|s|m|h)?)+")
 
 

@@ -123,11 +123,13 @@ class Ingestor:
         self.settings = settings
         if reader is None:
             from ingest.isolation import IsolatedReader
+            from ingest.ocr import OcrOptions
 
             reader = IsolatedReader(
                 settings.ingest.workers,
                 settings.ingest.file_timeout_seconds,
                 settings.ingest.file_memory_mb,
+                ocr=OcrOptions.from_settings(settings.ingest),
             )
         self.reader: FileReader = reader
 
@@ -299,6 +301,7 @@ class _Run:
                     end=piece.end,
                     doc_hash=digest,
                     embed_model=model,
+                    ocr=piece.page in outcome.ocr_pages,
                 ),
             )
             for index, piece in enumerate(outcome.pieces)

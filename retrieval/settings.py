@@ -243,6 +243,17 @@ class IngestSettings(_Section):
     )
     max_file_mb: float = Field(default=200.0, gt=0, description="Larger files are refused.")
     workers: int = Field(default=2, ge=1, le=64, description="Files read in parallel.")
+    ocr: bool = Field(
+        default=True,
+        validation_alias=AliasChoices("DOCENT_OCR", "ocr"),
+        description="OCR scanned PDF pages and images (needs the `ocr` extra installed).",
+    )
+    ocr_max_pages: int = Field(
+        default=30,
+        ge=0,
+        validation_alias=AliasChoices("DOCENT_OCR_MAX_PAGES", "ocr_max_pages"),
+        description="Pages OCR'd per file at most; the pages left out are reported.",
+    )
 
 
 RetrievalMode = Literal["dense", "lexical", "hybrid"]

@@ -477,9 +477,14 @@ def chunk_metadata(
     end: int,
     doc_hash: str,
     embed_model: str,
+    ocr: bool = False,
 ) -> Metadata:
-    """The metadata every stored chunk carries (see :class:`retrieval.types.Chunk`)."""
+    """The metadata every stored chunk carries (see :class:`retrieval.types.Chunk`).
+
+    ``ocr: True`` is added to chunks of text read by OCR.
+    """
     return {
+        **({"ocr": True} if ocr else {}),
         "source": source,
         "doc_id": doc_id,
         "page": page,

@@ -18,7 +18,6 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from api.auth import require_api_key
 from api.deps import ServicesDep
-from api.errors import OllamaRoute
 from api.facade import (
     Conversation,
     collection_of,

@@ -16,10 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import require_api_key
 from api.deps import ServicesDep
 from api.embeddings import upstream_embed
+from api.errors import OpenAIRoute
 from api.facade import collection_of
 from retrieval.errors import InvalidRequest
 
-router = APIRouter(tags=["openai"], dependencies=[Depends(require_api_key)])
+router = APIRouter(
+    tags=["openai"], dependencies=[Depends(require_api_key)], route_class=OpenAIRoute
+)
 
 
 class EmbeddingCreate(BaseModel):

@@ -105,13 +105,13 @@ async def test_failures_are_reported_and_the_rest_ingested(memory_ingestor, tmp_
     root = corpus(tmp_path / "docs", n=2)
     (root / "broken.pdf").write_bytes(b"%PDF-1.4\nnot really a pdf")
     (root / "empty.txt").write_bytes(b"")
-    (root / "image.png").write_bytes(b"\x89PNG")
+    (root / "archive.zip").write_bytes(b"PK\x03\x04")
     (root / "latin1.txt").write_bytes("café crème brûlée, déjà vu".encode("latin-1"))
     report = await run(memory_ingestor, root)
     failures = {r.source: r.reason for r in report.failures}
     assert failures == {"broken.pdf": "malformed", "empty.txt": "empty"}
     assert [(r.source, r.reason) for r in report.results if r.status == "skipped"] == [
-        ("image.png", "unsupported_type")
+        ("archive.zip", "unsupported_type")
     ]
     latin = next(r for r in report.results if r.source == "latin1.txt")
     assert latin.status == "ingested"
