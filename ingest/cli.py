@@ -7,16 +7,19 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from ingest.pipeline import Progress
+from ingest.pipeline import Ingestor, Progress
 from ingest.progress import BarProgress, LineProgress
 from ingest.results import IngestReport
 from ingest.service import ingest_paths
+from retrieval.embedder import OllamaEmbedder
 from retrieval.errors import DocentError
+from retrieval.settings import get_settings
+from retrieval.store import ChunkStore
 
 EXIT_OK = 0
 EXIT_FILES_FAILED = 1
@@ -33,6 +36,23 @@ def _summary(report: IngestReport) -> str:
         f"chunks +{chunks['added']} -{chunks['removed']}; "
         f"{data['embedding_calls']} embedding calls in {data['seconds']:.1f} s"
     )
+
+
+async def _ingest(paths: list[Path], workers: int | None, **options: Any) -> IngestReport:
+    """Build the parts ``ingest_paths`` takes, run it, close them."""
+    settings = get_settings()
+    if workers is not None:
+        ingest = settings.ingest.model_copy(update={"workers": workers})
+        settings = settings.model_copy(update={"ingest": ingest})
+    store = await asyncio.to_thread(ChunkStore.from_settings, settings.chroma)
+    embedder = OllamaEmbedder(settings.ollama)
+    ingestor = Ingestor(store, embedder, settings)
+    try:
+        return await ingest_paths(ingestor, paths, **options)
+    finally:
+        ingestor.close()
+        await embedder.aclose()
+        store.close()
 
 
 def ingest_command(
@@ -84,15 +104,15 @@ def ingest_command(
         if bar is not None:
             bar.__enter__()
         report = asyncio.run(
-            ingest_paths(
+            _ingest(
                 paths,
+                workers,
                 collection=collection,
                 glob=glob,
                 sync=sync,
                 reindex=reindex,
                 dry_run=dry_run,
                 shard=shard,
-                workers=workers,
                 progress=progress,
             )
         )

@@ -2,9 +2,10 @@
 
 Three stages run at once: files are read and split in worker processes, chunks of
 several documents are embedded together (full batches, spread over the Ollama hosts),
-and the previous wave is written to Chroma meanwhile. Per document the store's write
-order (record pending -> chunks -> stale chunks removed -> record done) makes any
-interruption recoverable by running the same ingest again.
+and the previous wave is written to Chroma meanwhile, through the store's own write
+protocol (:meth:`retrieval.store.ChunkStore.write_documents`: locked per document, any
+interruption recoverable by running the same ingest again). A document is ``unchanged``
+only when its record is ``done`` for the same content *and* all its chunks are stored.
 """
 
 from __future__ import annotations
@@ -14,26 +15,25 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol, TypeVar
 
 from ingest.chunking import ChunkingPlan, chunk_version, content_hash, plan_chunking
+from ingest.documents import PreparedDoc, load_bytes, prepare_document
 from ingest.reading import ReadOutcome
 from ingest.results import FileFailure, FileResult, IngestReport
 from ingest.sources import Discovery, Shard, SourceFile
-from retrieval.errors import CollectionNotFound, OllamaFailed
+from retrieval.errors import CollectionNotFound, DocumentNotFound, OllamaFailed
 from retrieval.settings import Settings
 from retrieval.store import (
     ChunkStore,
     DocumentRecord,
-    chunk_id,
-    chunk_ids,
-    chunk_metadata,
+    WriteOutcome,
     doc_id_for,
-    utc_now,
+    embedding_dimension,
+    probe_dimension,
 )
-from retrieval.types import Chunk, Embedder
+from retrieval.types import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -61,24 +61,6 @@ class Progress:
 
     def embedded(self, chunks: int) -> None:
         """``chunks`` more chunks were embedded."""
-
-
-@dataclass
-class _Doc:
-    """A document on its way through the stages."""
-
-    file: SourceFile
-    record: DocumentRecord
-    previous: DocumentRecord | None
-    chunks: list[Chunk]
-    present: set[str] = field(default_factory=set)
-    """Ids already stored (recovery of an interrupted run): not embedded again."""
-    notes: tuple[str, ...] = ()
-    vectors: dict[str, list[float]] = field(default_factory=dict)
-
-    @property
-    def missing(self) -> list[Chunk]:
-        return [c for c in self.chunks if c.id not in self.present]
 
 
 async def _first_error(*aws: Awaitable[None]) -> None:
@@ -151,7 +133,9 @@ class Ingestor:
             files: the documents, or a :class:`Discovery` (needed for ``sync``).
             collection: the Docent collection; created with the embedder's model.
             sync: also remove documents of the discovered folders that are gone.
-            reindex: drop the whole collection first and rebuild it from ``files``.
+            reindex: rebuild the whole collection from ``files``, beside the old index,
+                and switch only if no file failed to embed (the old index serves until
+                then); the model is checked with a probe before anything is written.
             dry_run: report what would happen; nothing is read, embedded or written.
             shard: the shard this run is (limits what ``sync`` may remove).
             progress: callbacks for a progress display.
@@ -161,7 +145,8 @@ class Ingestor:
 
         Raises:
             EmbeddingModelMismatch: another model built the collection (and no reindex).
-            OllamaUnavailable, OllamaModelMissing, ChromaUnavailable: cannot run at all.
+            OllamaUnavailable, OllamaModelMissing, OllamaFailed: the model cannot embed.
+            ChromaUnavailable, StoreLocked: the store cannot be written.
         """
         run = _Run(self, collection, progress or Progress(), dry_run)
         discovery = files if isinstance(files, Discovery) else Discovery(files=list(files))
@@ -170,10 +155,13 @@ class Ingestor:
         run.progress.started(len(discovery.files))
         for skipped in discovery.skipped:
             run.finish(skipped)
-        await run.prepare_collection(reindex)
-        await run.process(discovery.files)
-        if sync:
-            await run.sync(discovery, shard)
+        if reindex:
+            await run.reindex(discovery.files)
+        else:
+            await run.open_collection()
+            await run.process(discovery.files)
+            if sync:
+                await run.sync(discovery, shard)
         report = run.report
         report.results.sort(key=lambda r: (r.status, r.source))
         report.embedding_calls = getattr(self.embedder, "calls", 0) - calls_before
@@ -182,7 +170,7 @@ class Ingestor:
 
 
 class _Run:
-    """State of one ingest run."""
+    """State of one ingest run; its stages: read -> embed (in waves) -> write."""
 
     def __init__(self, owner: Ingestor, collection: str, progress: Progress, dry: bool) -> None:
         self.store = owner.store
@@ -190,6 +178,8 @@ class _Run:
         self.reader = owner.reader
         self.settings = owner.settings
         self.collection = collection
+        self.target = collection
+        """Where chunks are written: the collection, or its rebuild's staging collection."""
         self.progress = progress
         self.dry_run = dry
         self.report = IngestReport(dry_run=dry)
@@ -200,68 +190,89 @@ class _Run:
         self.report.results.append(result)
         self.progress.file_done(result)
 
-    async def prepare_collection(self, reindex: bool) -> None:
-        info = await self.embedder.info()
-        self.plan = plan_chunking(self.settings.chunking, info)
-        try:
-            existing = await asyncio.to_thread(self.store.get_collection, self.collection)
-            self.exists = True
-        except CollectionNotFound:
-            existing = None
-        if existing is not None and reindex:
-            if self.dry_run:
-                # the rebuild would embed every file again: plan them all
-                self.exists = False
-                return
-            await asyncio.to_thread(self.store.delete_collection, self.collection)
-            existing, self.exists = None, False
-        if existing is not None:
-            if not reindex:
-                await asyncio.to_thread(
-                    self.store.check_embed_model, self.collection, self.embedder.model
-                )
-            return
-        if self.dry_run:
-            return
-        dimension = info.embedding_length or len(await self.embedder.embed_query("dimension"))
-        await asyncio.to_thread(
-            self.store.ensure_collection, self.collection, self.embedder.model, dimension
+    def _failed(self, file: SourceFile, exc: FileFailure) -> None:
+        self.finish(
+            FileResult(
+                file.source, "failed", reason=exc.reason, message=exc.message, path=_path(file)
+            )
         )
+
+    # -- the collection ------------------------------------------------------------------
+
+    async def _plan(self) -> None:
+        self.plan = plan_chunking(self.settings.chunking, await self.embedder.info())
+
+    async def open_collection(self) -> None:
+        """Check the model of an existing collection, or create it (not in a dry run)."""
+        await self._plan()
+        model = self.embedder.model
+        try:
+            await asyncio.to_thread(self.store.check_embed_model, self.collection, model)
+            self.exists = True
+            return
+        except CollectionNotFound:
+            if self.dry_run:
+                return
+        dimension = await embedding_dimension(self.embedder)
+        await asyncio.to_thread(self.store.ensure_collection, self.collection, model, dimension)
         self.exists = True
 
-    async def _records(self, files: Sequence[SourceFile]) -> dict[str, DocumentRecord]:
-        if not self.exists:
-            return {}
-        ids = [doc_id_for(f.source) for f in files]
-        records: dict[str, DocumentRecord] = {}
-        for part in _batches(ids, RECORD_LOOKUP_BATCH):
-            records.update(await asyncio.to_thread(self.store.get_records, self.collection, part))
-        return records
+    async def reindex(self, files: Sequence[SourceFile]) -> None:
+        """Rebuild beside the old index; switch when no file failed to embed."""
+        await self._plan()
+        if self.dry_run:  # the rebuild would embed every file again: plan them all
+            await self.process(files)
+            return
+        # an embedding model that cannot embed fails here, before anything is written
+        dimension = await probe_dimension(self.embedder)
+        rebuild = await asyncio.to_thread(
+            self.store.begin_rebuild, self.collection, self.embedder.model, dimension
+        )
+        self.target = rebuild.staging
+        try:
+            await self.process(files)
+        except BaseException:
+            await asyncio.to_thread(rebuild.abandon)
+            raise
+        if any(r.reason == "embedding_failed" for r in self.report.failures):
+            await asyncio.to_thread(rebuild.abandon)
+            self.report.reindex = "kept_old"
+        else:
+            await asyncio.to_thread(rebuild.commit)
+            self.report.reindex = "switched"
 
     # -- stage 1: hash check and reading -----------------------------------------------
 
-    async def _prepare(self, file: SourceFile, previous: DocumentRecord | None) -> _Doc | None:
-        """Hash, skip if unchanged, else read and split; None when the file is finished."""
+    async def _lookup(
+        self, files: Sequence[SourceFile]
+    ) -> tuple[dict[str, DocumentRecord], set[str]]:
+        """The files' records, and which ``done`` ones have all their chunks stored."""
+        if not self.exists:
+            return {}, set()
+        ids = [doc_id_for(f.source) for f in files]
+        records: dict[str, DocumentRecord] = {}
+        complete: set[str] = set()
+        for part in _batches(ids, RECORD_LOOKUP_BATCH):
+            found = await asyncio.to_thread(self.store.get_records, self.target, part)
+            done = [r for r in found.values() if r.state == "done"]
+            complete |= await asyncio.to_thread(self.store.complete, self.target, done)
+            records.update(found)
+        return records, complete
+
+    async def _prepare(
+        self, file: SourceFile, previous: DocumentRecord | None, complete: bool
+    ) -> PreparedDoc | None:
+        """Load, skip if unchanged, else read and split; None when the file is finished."""
         assert self.plan is not None
-        limit = self.settings.ingest.max_file_mb
         try:
-            size = await asyncio.to_thread(file.size)
-            if size > limit * 1024 * 1024:
-                raise FileFailure(
-                    "too_large",
-                    f"{size / 1024 / 1024:.1f} MB is over the {limit:g} MB limit "
-                    "(DOCENT_INGEST_MAX_FILE_MB)",
-                )
-            data = await asyncio.to_thread(file.read_bytes)
+            data = await asyncio.to_thread(load_bytes, file, self.settings.ingest.max_file_mb)
         except FileFailure as exc:
             self._failed(file, exc)
             return None
-        except OSError as exc:
-            self._failed(file, FileFailure("unreadable", f"cannot be read: {exc.strerror}"))
-            return None
         digest = content_hash(data)
         version = chunk_version(digest, self.plan)
-        if previous and previous.state == "done" and previous.version == version:
+        same = previous is not None and previous.version == version
+        if same and complete and previous is not None:
             self.finish(
                 FileResult(file.source, "unchanged", previous.chunk_count, path=_path(file))
             )
@@ -274,57 +285,22 @@ class _Run:
         except FileFailure as exc:
             self._failed(file, exc)
             return None
-        doc_id = doc_id_for(file.source)
-        record = DocumentRecord(
-            doc_id=doc_id,
-            source=file.source,
-            content_hash=digest,
-            chunk_count=len(outcome.pieces),
-            ingested_at=utc_now(),
-            version=version,
-            state="pending",
-            root=file.root,
-        )
-        model = self.embedder.model
-        chunks = [
-            Chunk(
-                id=chunk_id(doc_id, version, index),
-                text=piece.text,
-                metadata=chunk_metadata(
-                    source=file.source,
-                    doc_id=doc_id,
-                    page=piece.page,
-                    chunk_index=index,
-                    start=piece.start,
-                    end=piece.end,
-                    doc_hash=digest,
-                    embed_model=model,
-                ),
-            )
-            for index, piece in enumerate(outcome.pieces)
-        ]
-        doc = _Doc(file, record, previous, chunks, notes=tuple(outcome.notes))
-        if previous is not None and previous.state == "pending" and previous.version == version:
-            ids = [c.id for c in chunks]
-            doc.present = await asyncio.to_thread(self.store.existing_ids, self.collection, ids)
+        doc = prepare_document(file, digest, version, outcome, self.embedder.model)
+        if same:  # an interrupted or damaged write of this version: keep what is stored
+            ids = [c.id for c in doc.chunks]
+            doc.present = await asyncio.to_thread(self.store.existing_ids, self.target, ids)
         return doc
 
-    def _failed(self, file: SourceFile, exc: FileFailure) -> None:
-        self.finish(
-            FileResult(
-                file.source, "failed", reason=exc.reason, message=exc.message, path=_path(file)
-            )
-        )
-
     async def _read_stage(
-        self, files: Sequence[SourceFile], out: asyncio.Queue[_Doc | None]
+        self, files: Sequence[SourceFile], out: asyncio.Queue[PreparedDoc | None]
     ) -> None:
-        records = await self._records(files)
+        records, complete = await self._lookup(files)
         pending = iter(files)
 
         async def worker() -> None:
             for file in pending:
-                doc = await self._prepare(file, records.get(doc_id_for(file.source)))
+                doc_id = doc_id_for(file.source)
+                doc = await self._prepare(file, records.get(doc_id), doc_id in complete)
                 if doc is not None:
                     await out.put(doc)
 
@@ -340,35 +316,44 @@ class _Run:
         ollama = self.settings.ollama
         return ollama.embed_batch_size * ollama.embed_concurrency * max(1, len(ollama.embed_urls))
 
+    async def _next_wave(
+        self, inbox: asyncio.Queue[PreparedDoc | None]
+    ) -> tuple[list[PreparedDoc], bool]:
+        """Documents for one wave (waiting briefly to fill it), and whether the inbox closed."""
+        first = await inbox.get()
+        if first is None:
+            return [], True
+        wave, size = [first], len(first.missing)
+        deadline = time.monotonic() + WAVE_WAIT_SECONDS
+        while size < self._wave_size():
+            timeout = deadline - time.monotonic()
+            if timeout <= 0:
+                break
+            try:
+                item = await asyncio.wait_for(inbox.get(), timeout)
+            except TimeoutError:
+                break
+            if item is None:
+                return wave, True
+            wave.append(item)
+            size += len(item.missing)
+        return wave, False
+
     async def _embed_stage(
-        self, inbox: asyncio.Queue[_Doc | None], out: asyncio.Queue[list[_Doc] | None]
+        self,
+        inbox: asyncio.Queue[PreparedDoc | None],
+        out: asyncio.Queue[list[PreparedDoc] | None],
     ) -> None:
-        closed = False
         try:
+            closed = False
             while not closed:
-                first = await inbox.get()
-                if first is None:
-                    break
-                wave, size = [first], len(first.missing)
-                deadline = time.monotonic() + WAVE_WAIT_SECONDS
-                while size < self._wave_size():
-                    timeout = deadline - time.monotonic()
-                    if timeout <= 0:
-                        break
-                    try:
-                        item = await asyncio.wait_for(inbox.get(), timeout)
-                    except TimeoutError:
-                        break
-                    if item is None:
-                        closed = True
-                        break
-                    wave.append(item)
-                    size += len(item.missing)
-                await out.put(await self._embed_wave(wave))
+                wave, closed = await self._next_wave(inbox)
+                if wave:
+                    await out.put(await self._embed_wave(wave))
         finally:
             await out.put(None)
 
-    async def _embed_wave(self, wave: list[_Doc]) -> list[_Doc]:
+    async def _embed_wave(self, wave: list[PreparedDoc]) -> list[PreparedDoc]:
         """Embed a wave; the documents that get an Ollama error fail, the rest go on.
 
         On an error the wave is embedded again one document at a time, to find which
@@ -384,7 +369,7 @@ class _Run:
             return []
         return wave
 
-    async def _embed(self, wave: list[_Doc]) -> None:
+    async def _embed(self, wave: list[PreparedDoc]) -> None:
         chunks = [c for doc in wave for c in doc.missing]
         vectors = await self.embedder.embed_documents([c.text for c in chunks])
         by_id = dict(zip((c.id for c in chunks), vectors, strict=True))
@@ -394,47 +379,49 @@ class _Run:
 
     # -- stage 3: writing ----------------------------------------------------------------
 
-    async def _write_stage(self, inbox: asyncio.Queue[list[_Doc] | None]) -> None:
+    async def _write_stage(self, inbox: asyncio.Queue[list[PreparedDoc] | None]) -> None:
         while (wave := await inbox.get()) is not None:
             if wave:
-                await asyncio.to_thread(self._write_wave, wave)
-                for doc in wave:
-                    self.finish(
-                        FileResult(
-                            doc.file.source,
-                            "ingested",
-                            len(doc.chunks),
-                            path=_path(doc.file),
-                            notes=doc.notes,
-                        )
-                    )
+                await self._write_wave(wave)
 
-    def _write_wave(self, wave: list[_Doc]) -> None:
-        name, store = self.collection, self.store
-        store.put_records(name, [doc.record for doc in wave])
-        chunks = [c for doc in wave for c in doc.missing]
-        vectors = [doc.vectors[c.id] for doc in wave for c in doc.missing]
-        store.upsert_chunks(name, chunks, vectors, self.settings.chroma.write_batch_size)
-        stale: list[str] = []
+    async def _write_wave(self, wave: list[PreparedDoc]) -> None:
+        """Write through the store's protocol; re-embed what a concurrent delete removed."""
+        outcome = await self._write(wave)
+        if outcome.vanished:
+            again = [d for d in wave if d.record.doc_id in outcome.vanished]
+            for doc in again:
+                doc.present -= set(outcome.vanished[doc.record.doc_id])
+            await self._write(await self._embed_wave(again))
+
+    async def _write(self, wave: list[PreparedDoc]) -> WriteOutcome:
+        outcome = await asyncio.to_thread(
+            self.store.write_documents,
+            self.target,
+            [doc.to_write() for doc in wave],
+            embed_model=self.embedder.model,
+            batch_size=self.settings.chroma.write_batch_size,
+        )
+        self.report.chunks_added += outcome.chunks_added
+        self.report.chunks_removed += outcome.chunks_removed
+        written = set(outcome.written)
         for doc in wave:
-            keep = {c.id for c in doc.chunks}
-            old = doc.previous
-            if old is None:
-                candidates: list[str] = []
-            elif old.state == "done":
-                candidates = chunk_ids(old.doc_id, old.version, old.chunk_count)
-            else:
-                candidates = store.chunk_ids_of(name, doc.record.doc_id)
-            stale.extend(i for i in candidates if i not in keep)
-        removed = store.existing_ids(name, stale) if stale else set()
-        store.delete_chunks(name, sorted(removed))
-        store.put_records(name, [replace(doc.record, state="done") for doc in wave])
-        self.report.chunks_added += len(chunks)
-        self.report.chunks_removed += len(removed)
+            if doc.record.doc_id in written:
+                self.finish(
+                    FileResult(
+                        doc.file.source,
+                        "ingested",
+                        len(doc.chunks),
+                        path=_path(doc.file),
+                        notes=doc.notes,
+                    )
+                )
+        return outcome
 
     async def process(self, files: Sequence[SourceFile]) -> None:
-        docs: asyncio.Queue[_Doc | None] = asyncio.Queue(maxsize=4 * self.settings.ingest.workers)
-        waves: asyncio.Queue[list[_Doc] | None] = asyncio.Queue(maxsize=1)
+        docs: asyncio.Queue[PreparedDoc | None] = asyncio.Queue(
+            maxsize=4 * self.settings.ingest.workers
+        )
+        waves: asyncio.Queue[list[PreparedDoc] | None] = asyncio.Queue(maxsize=1)
         await _first_error(
             self._read_stage(files, docs), self._embed_stage(docs, waves), self._write_stage(waves)
         )
@@ -447,27 +434,31 @@ class _Run:
             return
         records = await asyncio.to_thread(self.store.list_documents, self.collection)
         for record in records:
-            present = discovery.present.get(record.root)
-            if present is None or record.source in present:
-                continue
-            if shard is not None and not shard.owns(record.source):
-                continue
-            # not walked (e.g. --glob left it out, or hidden) is not gone
-            if await asyncio.to_thread(_on_disk, record.root, record.source):
-                continue
-            removed = 0
-            if not self.dry_run:
+            if await asyncio.to_thread(_gone, record, discovery, shard):
+                await self._remove(record)
+
+    async def _remove(self, record: DocumentRecord) -> None:
+        removed = 0
+        if not self.dry_run:
+            with contextlib.suppress(DocumentNotFound):  # deleted meanwhile: gone anyway
                 removed = await asyncio.to_thread(
                     self.store.delete_document, self.collection, record.doc_id
                 )
-            self.report.chunks_removed += removed
-            self.finish(
-                FileResult(record.source, "removed", removed, path=f"{record.root}/{record.source}")
-            )
+        self.report.chunks_removed += removed
+        self.finish(
+            FileResult(record.source, "removed", removed, path=f"{record.root}/{record.source}")
+        )
 
 
-def _on_disk(root: str, source: str) -> bool:
-    return (Path(root) / source).is_file()
+def _gone(record: DocumentRecord, discovery: Discovery, shard: Shard | None) -> bool:
+    """True when the record's file was walked over and is no longer there."""
+    present = discovery.present.get(record.root)
+    if present is None or record.source in present:
+        return False
+    if shard is not None and not shard.owns(record.source):
+        return False
+    # not walked (e.g. --glob left it out, or hidden) is not gone
+    return not (Path(record.root) / record.source).is_file()
 
 
 def _path(file: SourceFile) -> str:
