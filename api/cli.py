@@ -17,6 +17,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from api.serve import serve_command
 from ingest.cli import ingest_command
 from ingest.eval_beir import eval_retrieval_command
+from retrieval.check_cli import check_command
 from retrieval.cli import ask_command
 from retrieval.doctor import missing_models, pull_model, run_checks
 from retrieval.settings import Settings, get_settings
@@ -84,6 +85,7 @@ def _pull_with_progress(settings: Settings, model: str, console: Console) -> Non
 app.command("ingest")(ingest_command)
 app.command("ask")(ask_command)
 app.command("serve")(serve_command)
+app.command("check")(check_command)
 eval_app = typer.Typer(help="Measure Docent's quality.", no_args_is_help=True)
 eval_app.command("retrieval")(eval_retrieval_command)
 app.add_typer(eval_app, name="eval")

@@ -155,6 +155,8 @@ class Ingestor:
         run.progress.started(len(discovery.files))
         for skipped in discovery.skipped:
             run.finish(skipped)
+        if not dry_run:  # a second process writing embedded Chroma is refused up front
+            await asyncio.to_thread(self.store.claim_writer)
         if reindex:
             await run.reindex(discovery.files)
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -93,3 +94,12 @@ async def test_delete_drops_the_lexical_index(
     deleted = await client.delete(f"/v1/collections/{COLLECTION}")
     assert deleted.status_code == 200
     assert not (tmp_path / "lexical" / COLLECTION).exists()
+
+
+async def test_concurrent_creates_of_one_name_make_one_collection(
+    client: httpx.AsyncClient,
+) -> None:
+    answers = await asyncio.gather(
+        *(client.post("/v1/collections", json={"name": "racing"}) for _ in range(6))
+    )
+    assert sorted(a.status_code for a in answers) == [201] + [409] * 5
