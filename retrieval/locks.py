@@ -7,8 +7,10 @@ exclude each other as two processes do: one mechanism covers several uploads in 
 server, the CLI and the server, and ``--shard`` processes on one machine.
 
 - ``<lock dir>/<collection>.lock``: shared by every document write of the collection,
-  exclusive for whatever replaces or drops the whole collection (delete, ``--reindex``'s
-  switch). Always taken before a document lock.
+  exclusive for whatever creates, replaces or drops the whole collection (create,
+  delete, a ``--reindex`` from start to switch). Always taken before a document lock. A
+  write that waits longer than ``wait_seconds`` for it gives up with ``Busy``: a
+  waiting write holds a thread, and a rebuild can take long.
 - ``<lock dir>/<collection>/<doc_id>.lock``: exclusive around one document's write or
   delete.
 - ``<embedded Chroma>/docent-writer.lock`` (:class:`WriterClaim`): embedded Chroma is one
@@ -31,15 +33,17 @@ import fcntl
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO, ClassVar
 
-from retrieval.errors import DocentError
+from retrieval.errors import Busy, DocentError
 
 WRITER_LOCK = "docent-writer.lock"
 WRITER_INFO = "docent-writer.json"
+_POLL_SECONDS = 0.05
 
 
 class StoreLocked(DocentError):
@@ -60,17 +64,57 @@ def _flock(path: Path, mode: int) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-class StoreLocks:
-    """The collection and document locks of one store, in ``folder``."""
+@contextmanager
+def _flock_within(path: Path, mode: int, seconds: float, busy: str) -> Iterator[None]:
+    """Like :func:`_flock`, but give up with :class:`Busy` after ``seconds``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + seconds
+    with path.open("a+b") as handle:
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), mode | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise Busy(busy) from None
+                time.sleep(_POLL_SECONDS)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
-    def __init__(self, folder: Path) -> None:
+
+class StoreLocks:
+    """The collection and document locks of one store, in ``folder``.
+
+    Args:
+        folder: where the lock files live.
+        wait_seconds: how long a document write waits for a collection that is being
+            rebuilt or dropped before it gives up with :class:`Busy` (a rebuild can take
+            long, and a waiting write holds a thread).
+    """
+
+    def __init__(self, folder: Path, wait_seconds: float = 30.0) -> None:
         self.folder = folder
+        self.wait_seconds = wait_seconds
 
     @contextmanager
     def collection(self, name: str, *, exclusive: bool = False) -> Iterator[None]:
-        """Hold the collection lock: shared (document writes) or exclusive (drop, switch)."""
-        mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
-        with _flock(self.folder / f"{name}.lock", mode):
+        """Hold the collection lock: shared (document writes) or exclusive (drop, switch).
+
+        Raises:
+            Busy: a shared lock waited ``wait_seconds`` for an exclusive holder.
+        """
+        path = self.folder / f"{name}.lock"
+        if exclusive:
+            with _flock(path, fcntl.LOCK_EX):
+                yield
+            return
+        busy = (
+            f"Collection {name!r} is being rebuilt or deleted; its documents cannot be "
+            f"written now. Try again when that is done."
+        )
+        with _flock_within(path, fcntl.LOCK_SH, self.wait_seconds, busy):
             yield
 
     @contextmanager
