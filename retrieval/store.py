@@ -37,7 +37,6 @@ server must partition the documents (``--shard I/N``): Chroma has no compare-and
 
 from __future__ import annotations
 
-import hashlib
 import re
 import sys
 import tempfile
@@ -45,10 +44,9 @@ import uuid
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import chromadb
 import platformdirs
@@ -64,8 +62,42 @@ from retrieval.errors import (
     InvalidRequest,
 )
 from retrieval.locks import StoreLocks, WriterClaim
+from retrieval.records import (
+    CollectionInfo,
+    DocumentRecord,
+    DocumentState,
+    DocumentWrite,
+    WriteOutcome,
+    chunk_id,
+    chunk_ids,
+    chunk_metadata,
+    doc_id_for,
+    record_from,
+    record_metadata,
+    utc_now,
+    validate_doc_id,
+)
 from retrieval.settings import ChromaSettings
-from retrieval.types import Chunk, Embedder, Hit, Metadata
+from retrieval.types import Chunk, Embedder, Hit
+
+__all__ = [  # the records are re-exported: callers know one module, the store
+    "ChunkStore",
+    "CollectionInfo",
+    "DocumentRecord",
+    "DocumentState",
+    "DocumentWrite",
+    "Rebuild",
+    "WriteOutcome",
+    "chunk_id",
+    "chunk_ids",
+    "chunk_metadata",
+    "doc_id_for",
+    "embedding_dimension",
+    "probe_dimension",
+    "utc_now",
+    "validate_collection_name",
+    "validate_doc_id",
+]
 
 DOCS_SUFFIX = "--docs"
 REBUILD_SUFFIX = "--rebuild"
@@ -73,94 +105,9 @@ REVISION_ID = "~revision"
 _MODEL_KEY = "docent:embed_model"
 _DIMENSION_KEY = "docent:dimension"
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,62}[a-zA-Z0-9]$")
-_DOC_ID = re.compile(r"^[0-9a-f]{16}$")
 _DUMMY = [1.0]
 _ID_LOOKUP_BATCH = 5000
 _PROBE = "Docent checks that this model can embed text."
-
-DocumentState = Literal["pending", "done"]
-
-
-@dataclass(frozen=True)
-class CollectionInfo:
-    name: str
-    embed_model: str
-    dimension: int
-    chunk_count: int
-    document_count: int
-
-
-@dataclass(frozen=True)
-class DocumentRecord:
-    """What is indexed for one document.
-
-    ``version`` (a hash of the content and the chunking settings) is part of every chunk
-    id, so a document's chunk ids are ``chunk_ids(doc_id, version, chunk_count)``.
-    """
-
-    doc_id: str
-    source: str
-    content_hash: str
-    chunk_count: int
-    ingested_at: str
-    version: str = ""
-    state: DocumentState = "done"
-    root: str = ""
-
-
-@dataclass(frozen=True)
-class DocumentWrite:
-    """One document to write: its record, all its chunks, and vectors for those to store.
-
-    Chunks without a vector are expected to be stored already (an interrupted run's, or
-    an unchanged part); :meth:`ChunkStore.write_documents` checks it under the lock.
-    """
-
-    record: DocumentRecord
-    chunks: Sequence[Chunk]
-    vectors: Mapping[str, Sequence[float]]
-
-
-@dataclass
-class WriteOutcome:
-    """What :meth:`ChunkStore.write_documents` did.
-
-    ``vanished`` maps a document that was *not* written to the ids of chunks that were
-    expected to be stored but are gone (a concurrent delete): embed them and write again.
-    """
-
-    written: list[str] = field(default_factory=list)
-    chunks_added: int = 0
-    chunks_removed: int = 0
-    vanished: dict[str, list[str]] = field(default_factory=dict)
-
-
-def doc_id_for(source: str) -> str:
-    """Stable id of a document: a short hash of its source path (``/``-separated)."""
-    return hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
-
-
-def validate_doc_id(doc_id: str) -> None:
-    """Raise :class:`InvalidRequest` unless ``doc_id`` has the shape of :func:`doc_id_for`."""
-    if not _DOC_ID.match(doc_id):
-        shown = doc_id if len(doc_id) <= 40 else doc_id[:40] + "..."
-        raise InvalidRequest(
-            f"Expected a document id of 16 lowercase hex digits (as listed by GET "
-            f"/v1/collections/NAME/documents), got {shown!r}."
-        )
-
-
-def chunk_id(doc_id: str, version: str, index: int) -> str:
-    """Deterministic chunk id; a changed document (new version) gets new ids."""
-    return f"{doc_id}-{version}-{index:05d}"
-
-
-def chunk_ids(doc_id: str, version: str, count: int) -> list[str]:
-    return [chunk_id(doc_id, version, i) for i in range(count)]
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def validate_collection_name(name: str) -> None:
@@ -216,26 +163,6 @@ def _chroma_errors(where: str) -> Iterator[None]:
 
 def _client_settings() -> ChromaClientSettings:
     return ChromaClientSettings(anonymized_telemetry=False, allow_reset=False)
-
-
-def _record_metadata(record: DocumentRecord) -> dict[str, str | int]:
-    meta = asdict(record)
-    meta.pop("doc_id")
-    return meta
-
-
-def _record_from(doc_id: str, meta: Mapping[str, Any]) -> DocumentRecord:
-    state: DocumentState = "pending" if meta.get("state") == "pending" else "done"
-    return DocumentRecord(
-        doc_id=doc_id,
-        source=str(meta.get("source", "")),
-        content_hash=str(meta.get("content_hash", "")),
-        chunk_count=int(meta.get("chunk_count", 0)),
-        ingested_at=str(meta.get("ingested_at", "")),
-        version=str(meta.get("version", "")),
-        state=state,
-        root=str(meta.get("root", "")),
-    )
 
 
 def _process_label() -> str:
@@ -633,7 +560,7 @@ class ChunkStore:
         with _chroma_errors(self.where):
             got = docs.get(include=["metadatas"])
         records = [
-            _record_from(i, m or {})
+            record_from(i, m or {})
             for i, m in zip(got["ids"], got["metadatas"], strict=True)
             if i != REVISION_ID
         ]
@@ -647,7 +574,7 @@ class ChunkStore:
         with _chroma_errors(self.where):
             got = docs.get(ids=list(dict.fromkeys(doc_ids)), include=["metadatas"])
         return {
-            i: _record_from(i, m or {}) for i, m in zip(got["ids"], got["metadatas"], strict=True)
+            i: record_from(i, m or {}) for i, m in zip(got["ids"], got["metadatas"], strict=True)
         }
 
     def chunk_ids_of(self, name: str, doc_id: str) -> list[str]:
@@ -685,7 +612,7 @@ class ChunkStore:
             self._docs(name, create=True).upsert(
                 ids=[r.doc_id for r in records],
                 embeddings=[_DUMMY] * len(records),
-                metadatas=[_record_metadata(r) for r in records],
+                metadatas=[record_metadata(r) for r in records],
             )
 
     def upsert_chunks(
@@ -865,27 +792,3 @@ class Rebuild:
         """Drop the new index (the old one stays), and release the collection."""
         with self._lock:
             self._store._abandon(self.staging)
-
-
-def chunk_metadata(
-    *,
-    source: str,
-    doc_id: str,
-    page: int,
-    chunk_index: int,
-    start: int,
-    end: int,
-    doc_hash: str,
-    embed_model: str,
-) -> Metadata:
-    """The metadata every stored chunk carries (see :class:`retrieval.types.Chunk`)."""
-    return {
-        "source": source,
-        "doc_id": doc_id,
-        "page": page,
-        "chunk_index": chunk_index,
-        "start": start,
-        "end": end,
-        "doc_hash": doc_hash,
-        "embed_model": embed_model,
-    }
