@@ -19,7 +19,7 @@ from pathlib import Path
 from ingest.pipeline import Ingestor
 from ingest.reading import InProcessReader
 from ingest.uploads import Upload, ingest_uploads
-from retrieval.errors import DocumentNotFound
+from retrieval.errors import CollectionNotFound, DocumentNotFound
 from retrieval.settings import ChromaSettings, Settings
 from retrieval.store import ChunkStore, doc_id_for
 from tests.fakes import FakeEmbedder
@@ -52,7 +52,7 @@ async def run(spec: dict) -> None:
             report = await ingest_uploads(ingestor, [upload], collection=name)
             status = report.results[0].status
         else:
-            with contextlib.suppress(DocumentNotFound):
+            with contextlib.suppress(DocumentNotFound, CollectionNotFound):  # nothing to delete
                 await asyncio.to_thread(store.delete_document, name, doc_id_for(op["name"]))
         print(json.dumps({**op, "start": start, "end": time.time(), "status": status}))
         sys.stdout.flush()
