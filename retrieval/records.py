@@ -15,7 +15,7 @@ from typing import Any, Literal
 from retrieval.errors import InvalidRequest
 from retrieval.types import Chunk, Metadata
 
-_DOC_ID = re.compile(r"^[0-9a-f]{16}$")
+_DOC_ID = re.compile(r"^[0-9a-f]{8,64}$")
 
 DocumentState = Literal["pending", "done"]
 
@@ -80,11 +80,15 @@ def doc_id_for(source: str) -> str:
 
 
 def validate_doc_id(doc_id: str) -> None:
-    """Raise :class:`InvalidRequest` unless ``doc_id`` has the shape of :func:`doc_id_for`."""
+    """Raise :class:`InvalidRequest` unless ``doc_id`` has the shape of a document id.
+
+    Docent's ids are 16 hex digits (:func:`doc_id_for`); 8 to 64 are accepted, so that
+    stores filled by other tools keep working.
+    """
     if not _DOC_ID.match(doc_id):
         shown = doc_id if len(doc_id) <= 40 else doc_id[:40] + "..."
         raise InvalidRequest(
-            f"Expected a document id of 16 lowercase hex digits (as listed by GET "
+            f"Expected a document id of lowercase hex digits (16, as listed by GET "
             f"/v1/collections/NAME/documents), got {shown!r}."
         )
 
