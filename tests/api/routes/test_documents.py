@@ -172,7 +172,9 @@ async def test_delete_in_an_unknown_collection_is_404_and_creates_nothing(
     assert not any(name.startswith("ghost") for name in raw_names)
 
 
-@pytest.mark.parametrize("doc_id", ["nope", "0123456789ABCDEF", "g0123456789abcde", "a" * 65, "x" * 300])
+@pytest.mark.parametrize(
+    "doc_id", ["nope", "0123456789ABCDEF", "g0123456789abcde", "a" * 65, "x" * 300]
+)
 async def test_delete_with_a_malformed_document_id_is_400(
     client: httpx.AsyncClient, doc_id: str
 ) -> None:
