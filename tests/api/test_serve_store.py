@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,8 +54,9 @@ def env(ollama_host: str, embed_model: str, chat_model: str, tmp_path_factory) -
     }
 
 
-@pytest.fixture(scope="module")
-def server(env: dict[str, str]) -> Iterator[str]:
+@contextmanager
+def running_server(env: dict[str, str]) -> Iterator[str]:
+    """A real ``docent serve`` process on a free port; its base URL."""
     port = free_port()
     command = [sys.executable, "-m", "api.cli", "serve", "--port", str(port)]
     process = subprocess.Popen(
@@ -75,6 +77,7 @@ def server(env: dict[str, str]) -> Iterator[str]:
         except httpx.TransportError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
+            stop(process)
             pytest.fail(f"docent serve did not start (exit {process.poll()})")
         time.sleep(0.2)
     try:
@@ -83,8 +86,16 @@ def server(env: dict[str, str]) -> Iterator[str]:
         stop(process)
 
 
-def ingest(env: dict[str, str], folder: Path) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "api.cli", "ingest", str(folder), "-c", "shared"]
+@pytest.fixture(scope="module")
+def server(env: dict[str, str]) -> Iterator[str]:
+    with running_server(env) as url:
+        yield url
+
+
+def ingest(
+    env: dict[str, str], folder: Path, collection: str = "shared"
+) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "api.cli", "ingest", str(folder), "-c", collection]
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -196,3 +207,26 @@ def test_concurrent_uploads_and_deletes_match_a_serial_model(server, seed):
     }, f"seed {seed}: records differ from the serial model"
     assert chunks(server, collection) == chunks(server, model), f"seed {seed}: chunks differ"
     print(f"seed {seed}: {len(done)} uploads/deletes, final {sorted(expected)}")
+
+
+def dense_sources(url: str, collection: str, query: str) -> list[str]:
+    response = httpx.post(
+        f"{url}/v1/search",
+        json={"query": query, "collection": collection, "mode": "dense"},
+        timeout=60,
+    )
+    return [h["source"] for h in response.json()["data"]]
+
+
+def test_the_cli_writes_once_the_server_is_gone_and_the_next_server_sees_it(
+    env, tmp_path, tmp_path_factory
+):
+    env = {**env, "DOCENT_CHROMA_PATH": str(tmp_path_factory.mktemp("own-store") / "chroma")}
+    (tmp_path / "kettle.txt").write_text("The kettle boils one litre in three minutes.")
+    with running_server(env) as url:
+        assert upload(url, "later", "hours.txt", "Opening hours are nine to five.").is_success
+        assert ingest(env, tmp_path, "later").returncode == 2
+    done = ingest(env, tmp_path, "later")
+    assert done.returncode == 0, done.stdout + done.stderr
+    with running_server(env) as url:
+        assert dense_sources(url, "later", "How fast does the kettle boil?")[0] == "kettle.txt"
