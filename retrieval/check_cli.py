@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from retrieval.check import CheckReport, check_collection
 from retrieval.errors import DocentError
 from retrieval.settings import get_settings
-from retrieval.store import ChunkStore
+
+if TYPE_CHECKING:
+    from retrieval.check import CheckReport
 
 EXIT_CLEAN = 0
 EXIT_DISAGREES = 1
@@ -42,6 +43,9 @@ def check_command(
     Exit status: 0 they agree (or were repaired); 1 disagreements found; 2 the store or
     the collection cannot be used.
     """
+    from retrieval.check import check_collection  # imports Chroma: not for `docent --help`
+    from retrieval.store import ChunkStore
+
     try:
         store = ChunkStore.from_settings(get_settings().chroma)
         try:
