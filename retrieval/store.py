@@ -699,14 +699,18 @@ class ChunkStore:
             to find were deleted meanwhile (``vanished``).
 
         Raises:
+            InvalidRequest: two writes of one document.
             CollectionNotFound: the collection is gone.
             EmbeddingModelMismatch: the collection was rebuilt with another model.
+            Busy: the collection is being rebuilt or dropped (waited too long).
         """
         outcome = WriteOutcome()
         if not docs:
             return outcome
-        self._writing()
         by_id = {d.record.doc_id: d for d in docs}
+        if len(by_id) != len(docs):
+            raise InvalidRequest("Expected at most one write per document, got repeats.")
+        self._writing()
         with ExitStack() as stack:
             stack.enter_context(self.locks.collection(name))
             for doc_id in sorted(by_id):
