@@ -179,7 +179,9 @@ async def open_runtime(
             built.append(ollama_chat.aclose)
             chat = ollama_chat
         if store is None and open_store:
-            store = await asyncio.to_thread(ChunkStore.from_settings, settings.chroma)
+            opened = await asyncio.to_thread(ChunkStore.from_settings, settings.chroma)
+            built.append(lambda: asyncio.to_thread(opened.close))
+            store = opened
         runtime = Runtime(
             settings, store=store, embedder=embedder, chat=chat, ollama=ollama, reader=reader
         )

@@ -199,6 +199,11 @@ class ChromaSettings(_Section):
     )
     port: int = Field(default=8000, description="Chroma server port (DOCENT_CHROMA_PORT).")
     ssl: bool = Field(default=False, description="Use HTTPS for the Chroma server.")
+    lock_path: Path | None = Field(
+        default=None,
+        description="Folder of the write locks for a Chroma server (DOCENT_CHROMA_LOCK_PATH); "
+        "default: the user data dir. Embedded Chroma keeps them in its own folder.",
+    )
     write_batch_size: int = Field(
         default=128, ge=1, le=5000, description="Records per Chroma write (its docs: 50-250)."
     )
