@@ -37,7 +37,8 @@ def serve_command(
     """Serve the native API, the Ollama-compatible facade and the OpenAI-compatible endpoints."""
     import uvicorn
 
-    from retrieval.locks import StoreLocked, WriterClaim
+    from retrieval.errors import StoreLocked
+    from retrieval.locks import WriterClaim
     from retrieval.settings import get_settings
 
     settings = get_settings()

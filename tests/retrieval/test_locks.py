@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.errors import Busy
-from retrieval.locks import StoreLocked, StoreLocks, WriterClaim
+from retrieval.errors import Busy, StoreLocked
+from retrieval.locks import StoreLocks, WriterClaim
 from retrieval.store import ChunkStore, DocumentRecord, DocumentWrite
 from retrieval.types import Chunk
 
