@@ -10,6 +10,7 @@ from ingest.results import IngestReport
 from ingest.sources import Shard, SourceFile, discover
 from retrieval.embedder import OllamaEmbedder
 from retrieval.errors import InvalidRequest
+from retrieval.search import follow_writes
 from retrieval.settings import Settings, get_settings
 from retrieval.store import ChunkStore
 from retrieval.types import Embedder
@@ -74,6 +75,7 @@ async def ingest_paths(
         )
     discovery = discover([Path(p) for p in paths], glob, shard)
     store = store or ChunkStore.from_settings(settings.chroma)
+    follow_writes(settings, store)  # the change log, and the lexical index (embedded Chroma)
     ollama_embedder = OllamaEmbedder(settings.ollama) if embedder is None else None
     chosen: Embedder = embedder if embedder is not None else ollama_embedder  # type: ignore[assignment]
     ingestor = Ingestor(store, chosen, settings, reader=reader)

@@ -10,7 +10,10 @@ relevance thresholds can use them whatever the mode.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import math
+import threading
+import weakref
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,7 +22,7 @@ from typing import Any
 
 from retrieval.errors import InvalidRequest
 from retrieval.filters import MetadataFilter
-from retrieval.lexical import LEXICAL_SCORE_KEY, Analyzer, LexicalIndexes
+from retrieval.lexical import LEXICAL_SCORE_KEY, Analyzer, LexicalIndexes, track_changes
 from retrieval.settings import RetrievalMode, Settings
 from retrieval.store import ChunkStore
 from retrieval.types import Embedder, Hit
@@ -121,8 +124,9 @@ class Searcher:
         settings: the settings tree (retrieval defaults, Chroma mode for the lexical index).
         store: the chunk store.
         embedder: embeds queries; must be the model that built the collection.
-        lexical: the lexical indexes; by default persisted under ``<chroma path>/lexical``
-            in embedded mode, in memory with a Chroma server.
+        lexical: the lexical indexes; by default persisted under :func:`lexical_root`,
+            subscribed to ``store`` (which also gets its change log), so that every write
+            through this store updates them in proportion to the change.
     """
 
     def __init__(
@@ -136,9 +140,7 @@ class Searcher:
         self._settings = settings
         self._store = store
         self._embedder = embedder
-        if lexical is None:
-            lexical = LexicalIndexes(store, lexical_root(settings, store))
-        self.lexical = lexical
+        self.lexical = lexical or lexical_indexes_for(settings, store)
 
     @property
     def embedder(self) -> Embedder:
@@ -196,19 +198,71 @@ class Searcher:
         ]
 
     async def _lexical(self, name: str, query: str, n: int, where: MetadataFilter) -> list[Hit]:
-        index = await asyncio.to_thread(self.lexical.get, name)
-        predicate = None if where.is_empty else where.matches
-        return await asyncio.to_thread(index.search, query, n, predicate)
+        return await asyncio.to_thread(self._lexical_sync, name, query, n, where)
+
+    def _lexical_sync(self, name: str, query: str, n: int, where: MetadataFilter) -> list[Hit]:
+        ranked = self.lexical.search(name, query, n, where)
+        chunks = {c.id: c for c in self._store.get_chunks(name, [i for i, _ in ranked])}
+        return [
+            Hit(
+                id=i,
+                text=chunks[i].text,
+                score=score,
+                metadata={**chunks[i].metadata, LEXICAL_SCORE_KEY: score},
+            )
+            for i, score in ranked
+            if i in chunks and score > 0.0
+        ]
 
 
 def lexical_root(settings: Settings, store: ChunkStore) -> Path | None:
-    """Where lexical indexes persist: beside embedded Chroma, else nowhere.
+    """Where lexical indexes persist.
 
-    With a Chroma server or an in-memory store, indexes live in memory per process.
+    Embedded Chroma: beside the database (``<chroma path>/lexical``). A Chroma server: on
+    this machine, under ``<DOCENT_CHROMA_PATH>/lexical-servers/<host>-<port>`` (each replica
+    keeps its own copy and catches up from the change log). An in-memory store: nowhere.
     """
-    if settings.chroma.is_server or store.persist_dir is None:
+    if settings.chroma.is_server:
+        server = f"{settings.chroma.host}-{settings.chroma.port}".replace("/", "_")
+        return Path(settings.chroma.path).expanduser() / "lexical-servers" / server
+    if store.persist_dir is None:
         return None
     return store.persist_dir / "lexical"
+
+
+_INDEXES: weakref.WeakKeyDictionary[ChunkStore, LexicalIndexes] = weakref.WeakKeyDictionary()
+_INDEXES_GUARD = threading.Lock()
+
+
+def lexical_indexes_for(settings: Settings, store: ChunkStore) -> LexicalIndexes:
+    """The lexical indexes that follow ``store``: one per store, made on first use.
+
+    They are subscribed to the store (with its change log: :func:`track_changes`), so every
+    write through it updates them in proportion to the change, and closed (committed) when
+    the process exits.
+    """
+    with _INDEXES_GUARD:
+        indexes = _INDEXES.get(store)
+        if indexes is None:
+            track_changes(store)
+            indexes = LexicalIndexes(store, lexical_root(settings, store))
+            store.subscribe(indexes)
+            if indexes.folder is not None:  # commit what is buffered (else replayed next time)
+                atexit.register(indexes.close)
+            _INDEXES[store] = indexes
+        return indexes
+
+
+def follow_writes(settings: Settings, store: ChunkStore) -> None:
+    """Make a writing process keep the lexical indexes current.
+
+    Every writer appends to the change log, from which other processes catch up. With
+    embedded Chroma (one process writes at a time) the writer also updates the persisted
+    index itself, so that the next ``docent serve`` or ``docent ask`` starts current.
+    """
+    track_changes(store)
+    if not settings.chroma.is_server and store.persist_dir is not None:
+        lexical_indexes_for(settings, store)
 
 
 def is_relevant(hit: Hit, min_score: float) -> bool:

@@ -170,12 +170,14 @@ def test_filter_where_and_predicate_agree():
     assert not MetadataFilter.parse({"flag": True}).matches({"flag": 1})
 
 
-def test_lexical_indexes_persist_only_beside_embedded_chroma(tmp_path):
+def test_lexical_indexes_persist_beside_embedded_chroma_or_per_server(tmp_path):
     settings = Settings()
+    settings.chroma.path = tmp_path
     assert lexical_root(settings, ChunkStore.ephemeral()) is None
-    embedded = ChunkStore.from_settings(settings.chroma.model_copy(update={"path": tmp_path}))
+    embedded = ChunkStore.from_settings(settings.chroma)
     assert lexical_root(settings, embedded) == tmp_path / "lexical"
     server = settings.model_copy(
         update={"chroma": settings.chroma.model_copy(update={"host": "chroma.internal"})}
     )
-    assert lexical_root(server, embedded) is None
+    # a server's replicas each keep a local copy, so that a restart catches up, not rebuilds
+    assert lexical_root(server, embedded) == tmp_path / "lexical-servers" / "chroma.internal-8000"

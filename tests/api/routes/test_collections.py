@@ -59,11 +59,13 @@ async def test_delete_drops_the_lexical_index(
     client: httpx.AsyncClient, services: Services, tmp_path: Path
 ) -> None:
     services.searcher.lexical = LexicalIndexes(services.store, tmp_path / "lexical")
+    folder = services.searcher.lexical.folder
+    assert folder is not None
     searched = await client.post(
         "/v1/search", json={"query": "warranty", "collection": COLLECTION, "mode": "lexical"}
     )
     assert searched.status_code == 200
-    assert (tmp_path / "lexical" / COLLECTION).is_dir()
+    assert (folder / COLLECTION).is_dir()
     deleted = await client.delete(f"/v1/collections/{COLLECTION}")
     assert deleted.status_code == 200
-    assert not (tmp_path / "lexical" / COLLECTION).exists()
+    assert not (folder / COLLECTION).exists()

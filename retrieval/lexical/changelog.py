@@ -1,0 +1,73 @@
+"""The change log: how every process's lexical index learns of writes made elsewhere.
+
+Chroma is the source of truth and the only thing processes share (a Chroma server and
+several API replicas, or a CLI ingest next to a server). So every write also appends, to a
+small log collection in Chroma, an entry naming the chunk ids it touched
+(:meth:`ChunkStore.append_change`). Each process's lexical index remembers the log
+position (writer time, nanoseconds) up to which it has applied entries, and catches up by
+reading only the entries after it.
+
+Entries carry ids, not content: applying one means reading those ids' current state from
+Chroma (present: index its text; absent: delete it). So applying is idempotent and order
+does not matter, which is what makes a simple time-ordered log safe with several writers:
+a reader re-reads a window (:data:`LOOKBACK_NS`) before its position on every poll, so an
+entry stamped by a writer whose clock lags, or that reached Chroma late, is still seen; the
+entries it already applied in that window are remembered and skipped.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Iterable, Sequence
+
+from retrieval.store import ChunkStore
+from retrieval.types import Chunk
+
+LOOKBACK_NS = 60 * 1_000_000_000
+"""How far before its position a reader re-reads the log (clock skew, late writes)."""
+
+
+class ChangeLog:
+    """A store subscriber that appends one log entry per chunk write or delete.
+
+    Subscribe it once per store (:func:`track_changes` does) in every process that writes.
+    The writing process reads its own entries back too (its index already has them; applying
+    them again is idempotent and costs one lookup by id).
+    """
+
+    def __init__(self, store: ChunkStore) -> None:
+        self._store = store
+
+    def chunks_written(self, collection: str, chunks: Sequence[Chunk]) -> None:
+        if chunks:
+            self._store.append_change(collection, [chunk.id for chunk in chunks])
+
+    def chunks_deleted(self, collection: str, ids: Sequence[str]) -> None:
+        if ids:
+            self._store.append_change(collection, list(ids))
+
+    def collection_dropped(self, collection: str) -> None:
+        self._store.drop_changes(collection)
+
+    def indexed_ids(self, collection: str) -> set[str]:
+        """The log indexes nothing (it is verified through the indexes that read it)."""
+        return set()
+
+    def rebuild(self, collection: str, chunks: Iterable[Chunk]) -> None:
+        """Nothing to rebuild: the log only records changes."""
+
+
+_LOGS: weakref.WeakKeyDictionary[ChunkStore, ChangeLog] = weakref.WeakKeyDictionary()
+_LOGS_GUARD = threading.Lock()
+
+
+def track_changes(store: ChunkStore) -> ChangeLog:
+    """The store's change log, subscribed on first use (once per store object)."""
+    with _LOGS_GUARD:
+        log = _LOGS.get(store)
+        if log is None:
+            log = ChangeLog(store)
+            store.subscribe(log)
+            _LOGS[store] = log
+        return log
