@@ -6,6 +6,7 @@ import importlib
 import sys
 
 BENCHMARKS = {
+    "dense-filter": "bench.dense_filter",
     "engines": "bench.engines",
     "lexical": "bench.lexical",
 }

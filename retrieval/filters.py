@@ -1,7 +1,8 @@
 """Metadata filters of a search.
 
-Validated once, then expressed as a Chroma ``where`` (dense search) and as a Python
-predicate (lexical search); the two must agree.
+Validated once, then expressed as a Chroma ``where`` (dense search) and as tantivy clauses
+inside the lexical index (:mod:`retrieval.lexical.engine`); :meth:`MetadataFilter.matches`
+is the same predicate in Python, the reference both must agree with.
 """
 
 from __future__ import annotations

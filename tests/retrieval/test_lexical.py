@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from retrieval.filters import MetadataFilter
 from retrieval.lexical import Analyzer, LexicalIndexes, default_analyzer, track_changes
@@ -212,3 +214,29 @@ def test_processes_on_one_machine_get_their_own_slot(tmp_path):
     first.close()
     third = LexicalIndexes(store, tmp_path / "lexical", default_analyzer())
     assert third.folder == tmp_path / "lexical" / "slot-0"  # a freed slot is taken again
+
+
+_VALUES = st.one_of(st.sampled_from(["a", "b", "2"]), st.integers(0, 3), st.booleans())
+_METADATA = st.fixed_dictionaries(
+    {"source": st.sampled_from(["a.pdf", "b.pdf"]), "page": st.integers(0, 5), "v": _VALUES}
+)
+_FILTERS = st.fixed_dictionaries(
+    {},
+    optional={
+        "source": st.sampled_from(["a.pdf", "b.pdf"]),
+        "v": st.one_of(_VALUES, st.floats(0, 3).map(round).map(float)),
+        "page_min": st.integers(0, 3),
+        "page_max": st.integers(3, 5),
+    },
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(metadata=st.lists(_METADATA, min_size=1, max_size=8), filters=_FILTERS)
+def test_filters_in_the_index_agree_with_the_reference_predicate(metadata, filters):
+    index = TantivyIndex(None, Analyzer())
+    index.upsert([Chunk(f"c{i}", "apples", m) for i, m in enumerate(metadata)])
+    index.commit()
+    where = MetadataFilter.parse(filters)
+    expected = {f"c{i}" for i, m in enumerate(metadata) if where.matches(m)}
+    assert {i for i, _ in index.search("apples", 100, where)} == expected
