@@ -66,6 +66,11 @@ class MetadataFilter:
             )
         return cls(equals=equals, page_min=page_min, page_max=page_max)
 
+    def without(self, key: str) -> MetadataFilter:
+        """The same filter minus the equality on ``key``."""
+        equals = {k: v for k, v in self.equals.items() if k != key}
+        return MetadataFilter(equals=equals, page_min=self.page_min, page_max=self.page_max)
+
     @property
     def is_empty(self) -> bool:
         return not self.equals and self.page_min is None and self.page_max is None

@@ -30,6 +30,7 @@ from retrieval.types import Embedder, Hit
 DENSE_SCORE_KEY = "score_dense"
 """Metadata key carrying a hit's dense cosine similarity."""
 
+SOURCE_KEY = "source"
 MODES: tuple[RetrievalMode, ...] = ("dense", "lexical", "hybrid")
 MAX_K = 1000
 MMR_LAMBDA = 0.7
@@ -186,7 +187,7 @@ class Searcher:
 
     async def _dense(self, name: str, query: str, n: int, where: MetadataFilter) -> list[Hit]:
         vector = await self._embedder.embed_query(query)
-        hits = await asyncio.to_thread(self._store.query, name, vector, n, where.where())
+        hits = await asyncio.to_thread(self._dense_sync, name, vector, n, where)
         return [
             Hit(
                 id=hit.id,
@@ -196,6 +197,20 @@ class Searcher:
             )
             for hit in hits
         ]
+
+    def _dense_sync(
+        self, name: str, vector: list[float], n: int, where: MetadataFilter
+    ) -> list[Hit]:
+        """Chroma's search; a ``source`` filter becomes that document's chunk ids.
+
+        The ids come from the document record (lookups by id), so the filter costs no scan
+        of the collection's metadata; a document being re-ingested falls back to ``where``.
+        """
+        source = where.equals.get(SOURCE_KEY)
+        ids = self._store.source_chunk_ids(name, source) if isinstance(source, str) else None
+        if ids is None:
+            return self._store.query(name, vector, n, where.where())
+        return self._store.query_among(name, vector, n, ids, where.without(SOURCE_KEY).where())
 
     async def _lexical(self, name: str, query: str, n: int, where: MetadataFilter) -> list[Hit]:
         return await asyncio.to_thread(self._lexical_sync, name, query, n, where)

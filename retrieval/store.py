@@ -538,15 +538,47 @@ class ChunkStore:
     def source_chunk_ids(self, name: str, source: str) -> list[str] | None:
         """The chunk ids of the document at ``source``, from its record (lookups by id).
 
-        None when the record cannot say (a pending document): ask Chroma's metadata then.
-        An unknown source has no chunks.
+        None when the record cannot say (no record, or a document being re-ingested): ask
+        Chroma's metadata then.
         """
         record = self.get_records(name, [doc_id_for(source)]).get(doc_id_for(source))
         if record is None or record.source != source:
-            return []
+            return None
         if record.state != "done" or not record.version:
             return None
         return chunk_ids(record.doc_id, record.version, record.chunk_count)
+
+    def query_among(
+        self,
+        name: str,
+        embedding: Sequence[float],
+        k: int,
+        ids: Sequence[str],
+        where: Mapping[str, Any] | None = None,
+    ) -> list[Hit]:
+        """Dense search among ``ids`` only (e.g. one document's chunks, from its record)."""
+        if not ids:
+            return []
+        chunks = self._chunks(name)
+        with _chroma_errors(self.where):
+            result = chunks.query(
+                query_embeddings=[list(embedding)],
+                n_results=min(k, len(ids)),
+                ids=list(ids),
+                where=dict(where) if where else None,
+                include=["documents", "metadatas", "distances"],
+            )
+        rows = zip(
+            result["ids"][0],
+            (result["documents"] or [[]])[0],
+            (result["metadatas"] or [[]])[0],
+            (result["distances"] or [[]])[0],
+            strict=True,
+        )
+        return [
+            Hit(id=i, text=t or "", score=1.0 - float(d), metadata=dict(m or {}))
+            for i, t, m, d in rows
+        ]
 
 
 def chunk_metadata(

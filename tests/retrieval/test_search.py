@@ -17,8 +17,8 @@ from retrieval.search import (
     reciprocal_rank_fusion,
 )
 from retrieval.settings import Settings
-from retrieval.store import ChunkStore
-from retrieval.types import Hit
+from retrieval.store import ChunkStore, DocumentRecord, chunk_ids, doc_id_for
+from retrieval.types import Chunk, Hit
 from tests.fakes import FakeEmbedder
 from tests.retrieval.fixtures_retrieval import Doc, fill_store
 
@@ -181,3 +181,70 @@ def test_lexical_indexes_persist_beside_embedded_chroma_or_per_server(tmp_path):
     )
     # a server's replicas each keep a local copy, so that a restart catches up, not rebuilds
     assert lexical_root(server, embedded) == tmp_path / "lexical-servers" / "chroma.internal-8000"
+
+
+class RecordingStore(ChunkStore):
+    """A real in-memory store that records which dense query path was taken."""
+
+    def __init__(self) -> None:
+        plain = ChunkStore.ephemeral()
+        super().__init__(plain._client, plain.where)
+        self.paths: list[str] = []
+
+    def query(self, *args, **kwargs):
+        self.paths.append("where")
+        return super().query(*args, **kwargs)
+
+    def query_among(self, *args, **kwargs):
+        self.paths.append("ids")
+        return super().query_among(*args, **kwargs)
+
+
+async def _ingested(store: ChunkStore, embedder, pages: dict[str, list[str]], state="done"):
+    """Write documents as the pipeline does: chunk ids from the record's version, then records."""
+    store.ensure_collection("docs", embedder.model, embedder.dimension)
+    for source, texts in pages.items():
+        doc_id = doc_id_for(source)
+        ids = chunk_ids(doc_id, "v1", len(texts))
+        chunks = [
+            Chunk(id=i, text=t, metadata={"source": source, "doc_id": doc_id, "page": n + 1})
+            for n, (i, t) in enumerate(zip(ids, texts, strict=True))
+        ]
+        store.upsert_chunks("docs", chunks, await embedder.embed_documents(texts))
+        record = DocumentRecord(doc_id, source, "h", len(texts), "now", "v1", state)
+        store.put_records("docs", [record])
+
+
+async def test_dense_source_filter_uses_the_documents_chunk_ids(tmp_path):
+    store = RecordingStore()
+    embedder = FakeEmbedder(dimension=16)
+    pump = ["prime the pump", "pump filter", "pump warranty"]
+    await _ingested(store, embedder, {"manual.pdf": pump, "faq.md": ["pump questions"]})
+    searcher = Searcher(Settings(), store, embedder)
+
+    hits = await searcher.search(
+        SearchRequest("pump", "docs", k=5, mode="dense", filters={"source": "manual.pdf"})
+    )
+    assert sorted(h.text for h in hits) == sorted(pump)
+    paged = await searcher.search(
+        SearchRequest("pump", "docs", mode="dense", filters={"source": "manual.pdf", "page_min": 2})
+    )
+    assert sorted(h.page for h in paged) == [2, 3]
+    assert store.paths == ["ids", "ids"]
+    unknown = await searcher.search(
+        SearchRequest("pump", "docs", mode="dense", filters={"source": "nowhere.pdf"})
+    )
+    assert unknown == []
+    assert store.paths[-1] == "where"  # no record: Chroma's metadata decides
+
+
+async def test_dense_source_filter_of_a_document_being_reingested_asks_chroma():
+    store = RecordingStore()
+    embedder = FakeEmbedder(dimension=16)
+    await _ingested(store, embedder, {"manual.pdf": ["pump one", "pump two"]}, state="pending")
+    searcher = Searcher(Settings(), store, embedder)
+    hits = await searcher.search(
+        SearchRequest("pump", "docs", mode="dense", filters={"source": "manual.pdf"})
+    )
+    assert len(hits) == 2
+    assert store.paths == ["where"]
