@@ -6,12 +6,14 @@ import pytest
 
 from retrieval.errors import CollectionNotFound, EmbeddingModelMismatch, InvalidRequest
 from retrieval.filters import MetadataFilter
-from retrieval.lexical import Analyzer
+from retrieval.lexical import Analyzer, LexicalIndexes
 from retrieval.search import (
     DENSE_SCORE_KEY,
     Searcher,
     SearchRequest,
+    follow_writes,
     is_relevant,
+    lexical_indexes_for,
     lexical_root,
     mmr_rerank,
     reciprocal_rank_fusion,
@@ -248,3 +250,19 @@ async def test_dense_source_filter_of_a_document_being_reingested_asks_chroma():
     )
     assert len(hits) == 2
     assert store.paths == ["where"]
+
+
+async def test_an_embedded_writer_leaves_the_persisted_lexical_index_current(tmp_path):
+    settings = Settings()
+    settings.chroma.path = tmp_path
+    writer = ChunkStore.from_settings(settings.chroma)
+    follow_writes(settings, writer)  # what `docent ingest` does
+    await fill_store(writer, "docs", DOCS, FakeEmbedder(dimension=64))
+    lexical_indexes_for(settings, writer).close()  # at exit
+
+    server = ChunkStore.from_settings(settings.chroma)  # then `docent serve` starts
+    indexes = LexicalIndexes(server, lexical_root(settings, server))
+    ranked = indexes.search("docs", "warranty motor", 5)
+    assert [c.text for c in server.get_chunks("docs", [ranked[0][0]])] == [DOCS[2].text]
+    assert indexes.builds == 0
+    assert indexes.reconciles == 0
