@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from retrieval.filters import MetadataFilter
 from retrieval.lexical import Analyzer, LexicalIndexes, default_analyzer, track_changes
 from retrieval.lexical.engine import TantivyIndex
+from retrieval.settings import ChromaSettings
 from retrieval.store import ChunkStore
 from retrieval.types import Chunk
 from tests.fakes import FakeEmbedder
@@ -240,3 +241,34 @@ def test_filters_in_the_index_agree_with_the_reference_predicate(metadata, filte
     where = MetadataFilter.parse(filters)
     expected = {f"c{i}" for i, m in enumerate(metadata) if where.matches(m)}
     assert {i for i, _ in index.search("apples", 100, where)} == expected
+
+
+async def test_two_replicas_on_a_chroma_server_follow_each_others_writes(
+    chroma_server, collection_name, tmp_path
+):
+    host, port = chroma_server
+    embedder = FakeEmbedder()
+
+    def replica(name: str) -> tuple[ChunkStore, LexicalIndexes]:
+        store = ChunkStore.from_settings(ChromaSettings(host=host, port=port))
+        track_changes(store)
+        indexes = LexicalIndexes(store, tmp_path / name, poll_seconds=0.0)
+        store.subscribe(indexes)
+        return store, indexes
+
+    store_a, a = replica("a")
+    store_b, b = replica("b")
+    (red,) = await fill_store(store_a, collection_name, [Doc("a.txt", "red apples")], embedder)
+
+    def sources(indexes: LexicalIndexes, store: ChunkStore) -> set[str]:
+        ids = [i for i, _ in indexes.search(collection_name, "apples", 10)]
+        return {str(c.metadata["source"]) for c in store.get_chunks(collection_name, ids)}
+
+    assert sources(a, store_a) == {"a.txt"}
+    assert sources(b, store_b) == {"a.txt"}  # first open of B: built from Chroma
+    await fill_store(store_b, collection_name, [Doc("b.txt", "green apples")], embedder)
+    store_b.delete_chunks(collection_name, [red.id])
+    assert sources(b, store_b) == {"b.txt"}
+    assert sources(a, store_a) == {"b.txt"}  # A caught up from the log: no rebuild
+    assert a.builds == 1
+    assert b.builds == 1
