@@ -127,7 +127,7 @@ class LexicalIndexes:
         """The ``k`` best (chunk id, BM25 score) pairs of ``collection`` for ``query``."""
         opened = self._opened(collection)
         if time.monotonic() - opened.polled_at >= self.poll_seconds:
-            self._catch_up(collection, opened, wait=False)
+            self._catch_up_in_background(collection, opened)
         if opened.index.dirty:
             self._commit(collection, opened)
         return opened.index.search(query, k, where or MetadataFilter())
@@ -173,7 +173,8 @@ class LexicalIndexes:
         with self._lock(collection):
             opened = self._open.pop(collection, None)
             if opened is not None:
-                opened.index.close()
+                with opened.catching_up:
+                    opened.index.close()
             if self._root is not None:
                 shutil.rmtree(self._root / collection, ignore_errors=True)
 
@@ -183,8 +184,9 @@ class LexicalIndexes:
             with self._lock(collection):
                 opened = self._open.pop(collection, None)
                 if opened is not None:
-                    opened.index.close()
-                    self._save_state(opened)
+                    with opened.catching_up:  # let a running catch-up finish first
+                        opened.index.close()
+                        self._save_state(opened)
         if self._slot_lock is not None:
             self._slot_lock.close()
             self._slot_lock = None
@@ -263,18 +265,34 @@ class LexicalIndexes:
 
     # -- catching up from the change log -------------------------------------------------
 
+    def _catch_up_in_background(self, collection: str, opened: _Collection) -> None:
+        """Start a catch-up unless one runs: searches never wait for the log."""
+        if opened.catching_up.locked():
+            return
+        opened.polled_at = time.monotonic()
+
+        def run() -> None:
+            try:
+                self._catch_up(collection, opened, wait=False)
+                if opened.index.dirty:
+                    self._commit(collection, opened)
+            except Exception:  # the next poll retries; searches go on with what is committed
+                logger.exception("event=lexical_catch_up_failed collection=%s", collection)
+
+        threading.Thread(target=run, name=f"lexical-catch-up-{collection}", daemon=True).start()
+
     def _catch_up(self, collection: str, opened: _Collection, *, wait: bool) -> None:
         if not opened.catching_up.acquire(blocking=wait):
-            return  # another thread is at it; search what is committed
+            return  # another thread is at it
         try:
             opened.polled_at = time.monotonic()
             entries = self._store.changes_since(collection, opened.position - LOOKBACK_NS)
             fresh = [e for e in entries if e.id not in opened.applied]
             ids: dict[str, None] = {}
             for entry in fresh:
-                opened.applied[entry.id] = entry.at
                 ids.update(dict.fromkeys(entry.ids))
             self._apply(collection, opened.index, list(ids))
+            opened.applied.update((entry.id, entry.at) for entry in fresh)
             if entries:
                 opened.position = max(opened.position, entries[-1].at)
             horizon = opened.position - LOOKBACK_NS
@@ -311,7 +329,7 @@ class LexicalIndexes:
             "analyzer": self.analyzer.signature,
             "position": opened.position if position is None else position,
         }
-        staging = opened.folder / "state.json.tmp"
+        staging = opened.folder / f"state.json.{threading.get_ident()}.tmp"
         try:
             staging.write_text(json.dumps(state), encoding="utf-8")
             os.replace(staging, opened.folder / "state.json")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -163,16 +166,24 @@ async def test_a_replica_catches_up_from_the_change_log(tmp_path):
     track_changes(store)  # every writer appends to the log in Chroma
     (first,) = await fill_store(store, "docs", [Doc("a.txt", "red apples")], embedder)
     counting = CountingStore(store)
-    replica = LexicalIndexes(counting, tmp_path / "replica", poll_seconds=0.0)  # not subscribed
+    replica = LexicalIndexes(counting, tmp_path / "replica")  # not subscribed
     assert _sources(replica, store, "apples") == {"a.txt"}
     replica.close()
 
     # another process writes while the replica is down, and after it is back
     await fill_store(store, "docs", [Doc("b.txt", "more apples")], embedder)
-    back = LexicalIndexes(counting, tmp_path / "replica", poll_seconds=0.0)
-    assert _sources(back, store, "apples") == {"a.txt", "b.txt"}
+    back = LexicalIndexes(counting, tmp_path / "replica")
+    assert _sources(back, store, "apples") == {"a.txt", "b.txt"}  # caught up on open
     store.delete_chunks("docs", [first.id])
+    back.refresh("docs")  # what a search starts in the background once a second
     assert _sources(back, store, "apples") == {"b.txt"}
+    # searches themselves start that catch-up (without waiting for it)
+    back.poll_seconds = 0.0
+    await fill_store(store, "docs", [Doc("c.txt", "yellow apples")], embedder)
+    deadline = time.monotonic() + 30
+    while _sources(back, store, "apples") != {"b.txt", "c.txt"}:
+        assert time.monotonic() < deadline, "the background catch-up never ran"
+        await asyncio.sleep(0.05)
     assert counting.scans == 1
     assert back.builds == 0
     assert back.reconciles == 0
@@ -252,7 +263,7 @@ async def test_two_replicas_on_a_chroma_server_follow_each_others_writes(
     def replica(name: str) -> tuple[ChunkStore, LexicalIndexes]:
         store = ChunkStore.from_settings(ChromaSettings(host=host, port=port))
         track_changes(store)
-        indexes = LexicalIndexes(store, tmp_path / name, poll_seconds=0.0)
+        indexes = LexicalIndexes(store, tmp_path / name)
         store.subscribe(indexes)
         return store, indexes
 
@@ -269,6 +280,7 @@ async def test_two_replicas_on_a_chroma_server_follow_each_others_writes(
     await fill_store(store_b, collection_name, [Doc("b.txt", "green apples")], embedder)
     store_b.delete_chunks(collection_name, [red.id])
     assert sources(b, store_b) == {"b.txt"}
+    a.refresh(collection_name)  # what A's searches start in the background once a second
     assert sources(a, store_a) == {"b.txt"}  # A caught up from the log: no rebuild
     assert a.builds == 1
     assert b.builds == 1
