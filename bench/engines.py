@@ -103,10 +103,12 @@ def _folder_size(folder: Path) -> int:
 def run(size: int, out: Path, query_limit: int) -> Path:
     analyzer = default_analyzer()
     base = corpus.abstracts()
-    docs = [
-        (a.doc_id, f"{a.doc_id.split('-')[0]}.txt", " ".join(analyzer.terms(a.text)))
-        for a in corpus.copies(base, size)
-    ]
+    terms = {a.doc_id: " ".join(analyzer.terms(a.text)) for a in base}  # copies: same terms
+    docs = []
+    for a in corpus.copies(base, size):
+        original, _, copy = a.doc_id.partition("-copy")
+        body = terms[original] + (f" copy {copy}" if copy else "")
+        docs.append((a.doc_id, f"{original}.txt", body))
     questions = [analyzer.terms(q) for q in corpus.queries()[:query_limit]]
     sources = [docs[(i * 7919) % len(docs)][1] for i in range(len(questions))]
     rows: list[tuple[str, str]] = []
@@ -119,9 +121,9 @@ def run(size: int, out: Path, query_limit: int) -> Path:
             rows.append((f"{name}: build", f"{built:.1f} s, {_folder_size(folder) / 1e6:.0f} MB"))
             for label, filtered in (("query", False), ("query + source filter", True)):
                 times = []
-                for terms, source in zip(questions, sources, strict=True):
+                for query_terms, source in zip(questions, sources, strict=True):
                     start = time.perf_counter()
-                    search(terms, source if filtered else None)
+                    search(query_terms, source if filtered else None)
                     times.append(time.perf_counter() - start)
                 p = report.percentiles_ms(times)
                 rows.append((f"{name}: {label} p50 / p99", f"{p['p50']} / {p['p99']} ms"))
