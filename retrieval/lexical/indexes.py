@@ -273,6 +273,9 @@ class LexicalIndexes:
 
         def run() -> None:
             try:
+                if self._store.collection_id(collection) != opened.collection_id:
+                    self.forget(collection)  # dropped and created again elsewhere: reopen
+                    return
                 self._catch_up(collection, opened, wait=False)
                 if opened.index.dirty:
                     self._commit(collection, opened)

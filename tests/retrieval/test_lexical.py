@@ -284,3 +284,19 @@ async def test_two_replicas_on_a_chroma_server_follow_each_others_writes(
     assert sources(a, store_a) == {"b.txt"}  # A caught up from the log: no rebuild
     assert a.builds == 1
     assert b.builds == 1
+
+
+async def test_a_collection_recreated_by_another_process_is_reopened(tmp_path):
+    store = ChunkStore.ephemeral()
+    embedder = FakeEmbedder()
+    track_changes(store)
+    await fill_store(store, "docs", [Doc("a.txt", "red apples")], embedder)
+    replica = LexicalIndexes(store, tmp_path / "lexical", poll_seconds=0.0)  # not subscribed
+    assert _sources(replica, store, "apples") == {"a.txt"}
+    store.delete_collection("docs")  # by another process: this replica is not told
+    await fill_store(store, "docs", [Doc("c.txt", "yellow apples")], embedder)
+    deadline = time.monotonic() + 30
+    while _sources(replica, store, "apples") != {"c.txt"}:
+        assert time.monotonic() < deadline, "the recreated collection was never reopened"
+        await asyncio.sleep(0.05)
+    assert replica.builds == 2
