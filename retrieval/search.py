@@ -67,7 +67,7 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[Hit]], rrf_k: int) -> lis
     """Fuse ranked lists; a hit's score becomes ``sum(1 / (rrf_k + rank))`` (rank from 1).
 
     Metadata of a chunk found by several lists is merged, so both the dense and the
-    lexical score survive.
+    lexical score survive; its text is the first non-empty one (lexical hits carry none).
     """
     scores: dict[str, float] = {}
     merged: dict[str, Hit] = {}
@@ -76,7 +76,8 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[Hit]], rrf_k: int) -> lis
             scores[hit.id] = scores.get(hit.id, 0.0) + 1.0 / (rrf_k + rank)
             previous = merged.get(hit.id)
             metadata = {**previous.metadata, **hit.metadata} if previous else dict(hit.metadata)
-            merged[hit.id] = Hit(id=hit.id, text=hit.text, score=0.0, metadata=metadata)
+            text = previous.text if previous and previous.text else hit.text
+            merged[hit.id] = Hit(id=hit.id, text=text, score=0.0, metadata=metadata)
     order = sorted(scores, key=lambda i: (-scores[i], i))
     return [
         Hit(id=i, text=merged[i].text, score=scores[i], metadata=merged[i].metadata) for i in order
@@ -168,22 +169,27 @@ class Searcher:
         where = MetadataFilter.parse(request.filters)
         pool = candidate_count(k) if (mode == "hybrid" or request.mmr) else k
         name = request.collection
+        dense: list[Hit] = []
         if mode == "lexical":
             await asyncio.to_thread(self._store.get_collection, name)
             hits = await self._lexical(name, query, pool, where)
         else:
             await asyncio.to_thread(self._store.check_embed_model, name, self._embedder.model)
             if mode == "dense":
-                hits = await self._dense(name, query, pool, where)
+                hits = dense = await self._dense(name, query, pool, where)
             else:
                 dense, lexical = await asyncio.gather(
                     self._dense(name, query, pool, where),
                     self._lexical(name, query, pool, where),
                 )
                 hits = reciprocal_rank_fusion([dense, lexical], self._settings.retrieval.rrf_k)
+        # lexical hits carry no text: load it for the hits kept (all candidates for MMR)
+        kept = hits if request.mmr else hits[:k]
+        have = {hit.id for hit in dense}
+        hits = await asyncio.to_thread(self._with_texts, name, kept, have)
         if request.mmr:  # O(k * candidates) term-vector cosines: CPU work, off the loop
             return await asyncio.to_thread(mmr_rerank, hits, k, self.lexical.analyzer)
-        return hits[:k]
+        return hits
 
     async def _dense(self, name: str, query: str, n: int, where: MetadataFilter) -> list[Hit]:
         vector = await self._embedder.embed_query(query)
@@ -213,21 +219,30 @@ class Searcher:
         return self._store.query_among(name, vector, n, ids, where.without(SOURCE_KEY).where())
 
     async def _lexical(self, name: str, query: str, n: int, where: MetadataFilter) -> list[Hit]:
-        return await asyncio.to_thread(self._lexical_sync, name, query, n, where)
-
-    def _lexical_sync(self, name: str, query: str, n: int, where: MetadataFilter) -> list[Hit]:
-        ranked = self.lexical.search(name, query, n, where)
-        chunks = {c.id: c for c in self._store.get_chunks(name, [i for i, _ in ranked])}
+        """Ranked ids and BM25 scores only: texts are loaded later, for the hits kept."""
+        ranked = await asyncio.to_thread(self.lexical.search, name, query, n, where)
         return [
-            Hit(
-                id=i,
-                text=chunks[i].text,
-                score=score,
-                metadata={**chunks[i].metadata, LEXICAL_SCORE_KEY: score},
-            )
+            Hit(id=i, text="", score=score, metadata={LEXICAL_SCORE_KEY: score})
             for i, score in ranked
-            if i in chunks and score > 0.0
+            if score > 0.0
         ]
+
+    def _with_texts(self, name: str, hits: Sequence[Hit], have: set[str]) -> list[Hit]:
+        """``hits`` with text and metadata from Chroma for those not in ``have``.
+
+        A hit whose chunk is gone by now (deleted after the index answered) is dropped.
+        """
+        wanted = [hit.id for hit in hits if hit.id not in have]
+        chunks = {c.id: c for c in self._store.get_chunks(name, wanted)}
+        loaded: list[Hit] = []
+        for hit in hits:
+            chunk = chunks.get(hit.id)
+            if hit.id in have:
+                loaded.append(hit)
+            elif chunk is not None:
+                metadata = {**chunk.metadata, **hit.metadata}
+                loaded.append(Hit(id=hit.id, text=chunk.text, score=hit.score, metadata=metadata))
+        return loaded
 
 
 def lexical_root(settings: Settings, store: ChunkStore) -> Path | None:

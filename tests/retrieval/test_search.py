@@ -55,6 +55,13 @@ def test_rrf_scores_and_order():
     assert fused[2].score == pytest.approx(1 / 62)
 
 
+def test_rrf_keeps_the_text_of_the_list_that_has_one():
+    dense = Hit("a", "the text", 0.9, {DENSE_SCORE_KEY: 0.9})
+    lexical = Hit("a", "", 3.0, {"score_lexical": 3.0})  # lexical hits carry no text
+    assert reciprocal_rank_fusion([[dense], [lexical]], rrf_k=1)[0].text == "the text"
+    assert reciprocal_rank_fusion([[lexical], [dense]], rrf_k=1)[0].text == "the text"
+
+
 def test_rrf_merges_metadata_of_both_lists():
     dense = Hit("a", "t", 0.9, {DENSE_SCORE_KEY: 0.9})
     lexical = Hit("a", "t", 3.0, {"score_lexical": 3.0})
