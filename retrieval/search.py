@@ -274,9 +274,9 @@ def lexical_indexes_for(settings: Settings, store: ChunkStore) -> LexicalIndexes
     with _INDEXES_GUARD:
         indexes = _INDEXES.get(store)
         if indexes is None:
-            track_changes(store)
             indexes = LexicalIndexes(store, lexical_root(settings, store))
-            store.subscribe(indexes)
+            store.subscribe(indexes)  # before the log: a write is applied, then logged
+            track_changes(store).listeners.append(indexes.own_entries)
             if indexes.folder is not None:  # commit what is buffered (else replayed next time)
                 atexit.register(indexes.close)
             _INDEXES[store] = indexes
@@ -290,9 +290,9 @@ def follow_writes(settings: Settings, store: ChunkStore) -> None:
     embedded Chroma (one process writes at a time) the writer also updates the persisted
     index itself, so that the next ``docent serve`` or ``docent ask`` starts current.
     """
-    track_changes(store)
     if not settings.chroma.is_server and store.persist_dir is not None:
         lexical_indexes_for(settings, store)
+    track_changes(store)
 
 
 def is_relevant(hit: Hit, min_score: float) -> bool:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from retrieval.store import ChunkStore
 from retrieval.types import Chunk
@@ -32,20 +32,27 @@ class ChangeLog:
     """A store subscriber that appends one log entry per chunk write or delete.
 
     Subscribe it once per store (:func:`track_changes` does) in every process that writes.
-    The writing process reads its own entries back too (its index already has them; applying
-    them again is idempotent and costs one lookup by id).
+    This process's lexical index listens (:attr:`listeners`) and marks its own entries as
+    applied: it had the change directly.
     """
 
     def __init__(self, store: ChunkStore) -> None:
         self._store = store
+        self.listeners: list[Callable[[str, Sequence[str]], None]] = []
+        """Called with (collection, entry ids) after each append: this process's own entries."""
 
     def chunks_written(self, collection: str, chunks: Sequence[Chunk]) -> None:
-        if chunks:
-            self._store.append_change(collection, [chunk.id for chunk in chunks])
+        self._append(collection, [chunk.id for chunk in chunks])
 
     def chunks_deleted(self, collection: str, ids: Sequence[str]) -> None:
-        if ids:
-            self._store.append_change(collection, list(ids))
+        self._append(collection, list(ids))
+
+    def _append(self, collection: str, ids: list[str]) -> None:
+        if not ids:
+            return
+        entries = self._store.append_change(collection, ids)
+        for listener in self.listeners:
+            listener(collection, entries)
 
     def collection_dropped(self, collection: str) -> None:
         self._store.drop_changes(collection)
@@ -71,3 +78,8 @@ def track_changes(store: ChunkStore) -> ChangeLog:
             store.subscribe(log)
             _LOGS[store] = log
         return log
+
+
+def entry_at(entry_id: str) -> int:
+    """When an entry was written (its id starts with the writer time, nanoseconds)."""
+    return int(entry_id.split("-", 1)[0])

@@ -38,7 +38,7 @@ from typing import IO, Protocol
 from retrieval.derived import ChangeEntry
 from retrieval.filters import MetadataFilter
 from retrieval.lexical.analyzer import Analyzer, default_analyzer
-from retrieval.lexical.changelog import LOOKBACK_NS
+from retrieval.lexical.changelog import LOOKBACK_NS, entry_at
 from retrieval.lexical.engine import TantivyIndex
 from retrieval.types import Chunk
 
@@ -114,6 +114,12 @@ class LexicalIndexes:
         self.reconciles = 0
         """Id comparisons with Chroma after a count mismatch on open."""
 
+    def own_entries(self, collection: str, entry_ids: Sequence[str]) -> None:
+        """This process logged these entries for writes it applied directly: skip them."""
+        opened = self._open.get(collection)
+        if opened is not None:
+            opened.applied.update((entry, entry_at(entry)) for entry in entry_ids)
+
     @property
     def folder(self) -> Path | None:
         """This process's slot: where its indexes persist (None: in memory)."""
@@ -184,7 +190,9 @@ class LexicalIndexes:
             with self._lock(collection):
                 opened = self._open.pop(collection, None)
                 if opened is not None:
-                    with opened.catching_up:  # let a running catch-up finish first
+                    # own entries are skipped, so this mostly moves the position to the end
+                    self._catch_up(collection, opened, wait=True)
+                    with opened.catching_up:
                         opened.index.close()
                         self._save_state(opened)
         if self._slot_lock is not None:
@@ -220,6 +228,9 @@ class LexicalIndexes:
         position = None if state is None else state.get("position")
         if usable and isinstance(position, int):
             opened.position = position
+            applied = None if state is None else state.get("applied")
+            if isinstance(applied, dict):
+                opened.applied = {str(k): int(v) for k, v in applied.items()}
             self._catch_up(collection, opened, wait=True)
             self._reconcile_if_counts_differ(collection, opened)
         else:
@@ -316,21 +327,30 @@ class LexicalIndexes:
 
     def _commit_if_due(self, collection: str, opened: _Collection) -> None:
         if time.monotonic() - opened.committed_at >= COMMIT_SECONDS:
+            self._catch_up(collection, opened, wait=False)  # moves the position past own writes
             self._commit(collection, opened)
 
     def _commit(self, collection: str, opened: _Collection) -> None:
-        position = opened.position  # read before the commit: never claims more than is durable
+        # read before the commit, so that the state never claims more than is durable
+        position, applied = opened.position, dict(opened.applied)
         opened.index.commit()
         opened.committed_at = time.monotonic()
-        self._save_state(opened, position)
+        self._save_state(opened, position, applied)
 
-    def _save_state(self, opened: _Collection, position: int | None = None) -> None:
+    def _save_state(
+        self,
+        opened: _Collection,
+        position: int | None = None,
+        applied: dict[str, int] | None = None,
+    ) -> None:
         if opened.folder is None:
             return
         state = {
             "collection_id": opened.collection_id,
             "analyzer": self.analyzer.signature,
             "position": opened.position if position is None else position,
+            # the entries of the window that is read again which this index already has
+            "applied": opened.applied if applied is None else applied,
         }
         staging = opened.folder / f"state.json.{threading.get_ident()}.tmp"
         try:
