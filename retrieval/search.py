@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from retrieval.errors import InvalidRequest
 from retrieval.filters import MetadataFilter
 from retrieval.lexical import LEXICAL_SCORE_KEY, Analyzer, LexicalIndexes, track_changes
@@ -207,16 +209,38 @@ class Searcher:
     def _dense_sync(
         self, name: str, vector: list[float], n: int, where: MetadataFilter
     ) -> list[Hit]:
-        """Chroma's search; a ``source`` filter becomes that document's chunk ids.
+        """Chroma's search; with a ``source`` filter, that document's chunks ranked here.
 
-        The ids come from the document record (lookups by id), so the filter costs no scan
-        of the collection's metadata; a document being re-ingested falls back to ``where``.
+        The chunk ids come from the document record and the vectors by id, so the filter
+        costs lookups by id, not a scan of the collection's metadata (the rest of the filter
+        is checked on that one document's chunks). A document being re-ingested, or without
+        a record, falls back to Chroma's ``where``.
         """
         source = where.equals.get(SOURCE_KEY)
         ids = self._store.source_chunk_ids(name, source) if isinstance(source, str) else None
         if ids is None:
             return self._store.query(name, vector, n, where.where())
-        return self._store.query_among(name, vector, n, ids, where.without(SOURCE_KEY).where())
+        rows = [
+            (c, v)
+            for c, v in self._store.get_with_embeddings(name, ids)
+            if where.matches(c.metadata)
+        ]
+        if not rows:
+            return []
+        matrix = np.asarray([v for _, v in rows], dtype=np.float32)
+        query = np.asarray(vector, dtype=np.float32)
+        norms = np.linalg.norm(matrix, axis=1) * float(np.linalg.norm(query))
+        cosines = (matrix @ query) / np.clip(norms, 1e-12, None)
+        order = np.argsort(-cosines, kind="stable")[:n]
+        return [
+            Hit(
+                id=rows[i][0].id,
+                text=rows[i][0].text,
+                score=float(cosines[i]),
+                metadata=rows[i][0].metadata,
+            )
+            for i in order.tolist()
+        ]
 
     async def _lexical(self, name: str, query: str, n: int, where: MetadataFilter) -> list[Hit]:
         """Ranked ids and BM25 scores only: texts are loaded later, for the hits kept."""

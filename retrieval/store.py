@@ -548,36 +548,17 @@ class ChunkStore:
             return None
         return chunk_ids(record.doc_id, record.version, record.chunk_count)
 
-    def query_among(
-        self,
-        name: str,
-        embedding: Sequence[float],
-        k: int,
-        ids: Sequence[str],
-        where: Mapping[str, Any] | None = None,
-    ) -> list[Hit]:
-        """Dense search among ``ids`` only (e.g. one document's chunks, from its record)."""
+    def get_with_embeddings(self, name: str, ids: Sequence[str]) -> list[tuple[Chunk, list[float]]]:
+        """The chunks with these ids that exist, each with its vector (lookups by id)."""
         if not ids:
             return []
         chunks = self._chunks(name)
         with _chroma_errors(self.where):
-            result = chunks.query(
-                query_embeddings=[list(embedding)],
-                n_results=min(k, len(ids)),
-                ids=list(ids),
-                where=dict(where) if where else None,
-                include=["documents", "metadatas", "distances"],
-            )
-        rows = zip(
-            result["ids"][0],
-            (result["documents"] or [[]])[0],
-            (result["metadatas"] or [[]])[0],
-            (result["distances"] or [[]])[0],
-            strict=True,
-        )
+            got = chunks.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
+        rows = zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True)
         return [
-            Hit(id=i, text=t or "", score=1.0 - float(d), metadata=dict(m or {}))
-            for i, t, m, d in rows
+            (Chunk(id=i, text=t or "", metadata=dict(m or {})), [float(x) for x in e])
+            for i, t, m, e in rows
         ]
 
 

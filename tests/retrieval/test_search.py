@@ -204,9 +204,9 @@ class RecordingStore(ChunkStore):
         self.paths.append("where")
         return super().query(*args, **kwargs)
 
-    def query_among(self, *args, **kwargs):
+    def get_with_embeddings(self, *args, **kwargs):
         self.paths.append("ids")
-        return super().query_among(*args, **kwargs)
+        return super().get_with_embeddings(*args, **kwargs)
 
 
 async def _ingested(store: ChunkStore, embedder, pages: dict[str, list[str]], state="done"):
@@ -235,11 +235,16 @@ async def test_dense_source_filter_uses_the_documents_chunk_ids(tmp_path):
         SearchRequest("pump", "docs", k=5, mode="dense", filters={"source": "manual.pdf"})
     )
     assert sorted(h.text for h in hits) == sorted(pump)
+    # the same ranking and cosines as Chroma's own filtered search
+    vector = await embedder.embed_query("pump")
+    chroma = ChunkStore.query(store, "docs", vector, 5, {"source": "manual.pdf"})
+    assert [h.id for h in hits] == [h.id for h in chroma]
+    assert [h.score for h in hits] == pytest.approx([h.score for h in chroma], abs=1e-5)
     paged = await searcher.search(
         SearchRequest("pump", "docs", mode="dense", filters={"source": "manual.pdf", "page_min": 2})
     )
     assert sorted(h.page for h in paged) == [2, 3]
-    assert store.paths == ["ids", "ids"]
+    assert store.paths == ["ids", "ids"]  # the two searches; the comparison above is direct
     unknown = await searcher.search(
         SearchRequest("pump", "docs", mode="dense", filters={"source": "nowhere.pdf"})
     )
