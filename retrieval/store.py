@@ -47,6 +47,7 @@ DOCS_SUFFIX = "--docs"
 CHANGES_SUFFIX = "--changes.--docs"
 """The change log's collection: ends like a bookkeeping one, and no collection name ends in '.'."""
 CHANGE_IDS_PER_ENTRY = 1000
+TRIMMED_ID = "~trimmed"
 REVISION_ID = "~revision"
 _MODEL_KEY = "docent:embed_model"
 _DIMENSION_KEY = "docent:dimension"
@@ -507,6 +508,19 @@ class ChunkStore:
             if m
         ]
         return sorted(entries, key=lambda e: (e.at, e.id))
+
+    def trim_changes(self, name: str, before_ns: int) -> None:
+        """Delete change-log entries written before ``before_ns``, and remember that mark."""
+        with _chroma_errors(self.where):
+            log = self._changes(name)
+            log.delete(where={"at": {"$lt": before_ns}})
+            log.upsert(ids=[TRIMMED_ID], embeddings=[_DUMMY], metadatas=[{"before": before_ns}])
+
+    def changes_trimmed_before(self, name: str) -> int:
+        """Entries before this time (ns) may have been trimmed from the log (0: none were)."""
+        with _chroma_errors(self.where):
+            got = self._changes(name).get(ids=[TRIMMED_ID], include=["metadatas"])
+        return int(got["metadatas"][0].get("before", 0)) if got["ids"] else 0
 
     def drop_changes(self, name: str) -> None:
         """Delete a collection's change log (with the collection)."""

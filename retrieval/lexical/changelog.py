@@ -18,6 +18,7 @@ entries it already applied in that window are remembered and skipped.
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 
@@ -26,6 +27,10 @@ from retrieval.types import Chunk
 
 LOOKBACK_NS = 60 * 1_000_000_000
 """How far before its position a reader re-reads the log (clock skew, late writes)."""
+RETENTION_NS = 7 * 24 * 3600 * 1_000_000_000
+"""Entries older than this are trimmed; a reader further behind reconciles by ids."""
+TRIM_EVERY = 1000
+"""A writer trims the log once every this many of its appends."""
 
 
 class ChangeLog:
@@ -38,6 +43,7 @@ class ChangeLog:
 
     def __init__(self, store: ChunkStore) -> None:
         self._store = store
+        self._appended: dict[str, int] = {}
         self.listeners: list[Callable[[str, Sequence[str]], None]] = []
         """Called with (collection, entry ids) after each append: this process's own entries."""
 
@@ -53,6 +59,9 @@ class ChangeLog:
         entries = self._store.append_change(collection, ids)
         for listener in self.listeners:
             listener(collection, entries)
+        self._appended[collection] = self._appended.get(collection, 0) + 1
+        if self._appended[collection] % TRIM_EVERY == 0:
+            self._store.trim_changes(collection, time.time_ns() - RETENTION_NS)
 
     def collection_dropped(self, collection: str) -> None:
         self._store.drop_changes(collection)

@@ -65,6 +65,8 @@ class LexicalSource(Protocol):
 
     def changes_since(self, name: str, after_ns: int) -> list[ChangeEntry]: ...
 
+    def changes_trimmed_before(self, name: str) -> int: ...
+
 
 @dataclass
 class _Collection:
@@ -251,12 +253,21 @@ class LexicalIndexes:
             time.perf_counter() - started,
         )
 
+    def _reconcile_after_gap(self, collection: str, opened: _Collection) -> None:
+        """The log was trimmed past this index's position: compare ids with Chroma."""
+        position = time.time_ns()  # entries from here on are read as usual
+        self._reconcile(collection, opened)
+        opened.position = max(opened.position, position)
+
     def _reconcile_if_counts_differ(self, collection: str, opened: _Collection) -> None:
         if opened.index.dirty:
             self._commit(collection, opened)
-        stored = self._store.chunk_count(collection)
-        if stored == len(opened.index):
-            return
+        if self._store.chunk_count(collection) != len(opened.index):
+            self._reconcile(collection, opened)
+
+    def _reconcile(self, collection: str, opened: _Collection) -> None:
+        if opened.index.dirty:
+            self._commit(collection, opened)
         indexed = opened.index.ids()
         present = set(self._store.iter_ids(collection))
         missing = [i for i in present if i not in indexed]
@@ -300,6 +311,8 @@ class LexicalIndexes:
             return  # another thread is at it
         try:
             opened.polled_at = time.monotonic()
+            if self._store.changes_trimmed_before(collection) > opened.position:
+                self._reconcile_after_gap(collection, opened)
             entries = self._store.changes_since(collection, opened.position - LOOKBACK_NS)
             fresh = [e for e in entries if e.id not in opened.applied]
             ids: dict[str, None] = {}

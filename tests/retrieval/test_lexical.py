@@ -300,3 +300,23 @@ async def test_a_collection_recreated_by_another_process_is_reopened(tmp_path):
         assert time.monotonic() < deadline, "the recreated collection was never reopened"
         await asyncio.sleep(0.05)
     assert replica.builds == 2
+
+
+async def test_a_replica_behind_a_trimmed_log_reconciles_by_ids(tmp_path):
+    store = ChunkStore.ephemeral()
+    embedder = FakeEmbedder()
+    track_changes(store)
+    (red,) = await fill_store(store, "docs", [Doc("a.txt", "red apples")], embedder)
+    replica = LexicalIndexes(store, tmp_path / "replica")  # not subscribed
+    assert _sources(replica, store, "apples") == {"a.txt"}
+    replica.close()
+    await fill_store(store, "docs", [Doc("b.txt", "green apples")], embedder)
+    store.delete_chunks("docs", [red.id])
+    store.trim_changes("docs", time.time_ns())  # those entries are gone from the log
+    assert store.changes_since("docs", 0) == []
+    back = LexicalIndexes(store, tmp_path / "replica")
+    assert _sources(back, store, "apples") == {"b.txt"}
+    assert back.reconciles == 1
+    assert back.builds == 0
+    back.refresh("docs")
+    assert back.reconciles == 1  # once: the gap is closed
