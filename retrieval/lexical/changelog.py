@@ -44,6 +44,8 @@ class ChangeLog:
     def __init__(self, store: ChunkStore) -> None:
         self._store = store
         self._appended: dict[str, int] = {}
+        self.trim_every = TRIM_EVERY
+        self.retention_ns = RETENTION_NS
         self.listeners: list[Callable[[str, Sequence[str]], None]] = []
         """Called with (collection, entry ids) after each append: this process's own entries."""
 
@@ -60,8 +62,8 @@ class ChangeLog:
         for listener in self.listeners:
             listener(collection, entries)
         self._appended[collection] = self._appended.get(collection, 0) + 1
-        if self._appended[collection] % TRIM_EVERY == 0:
-            self._store.trim_changes(collection, time.time_ns() - RETENTION_NS)
+        if self._appended[collection] % self.trim_every == 0:
+            self._store.trim_changes(collection, time.time_ns() - self.retention_ns)
 
     def collection_dropped(self, collection: str) -> None:
         self._store.drop_changes(collection)

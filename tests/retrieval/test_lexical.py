@@ -320,3 +320,16 @@ async def test_a_replica_behind_a_trimmed_log_reconciles_by_ids(tmp_path):
     assert back.builds == 0
     back.refresh("docs")
     assert back.reconciles == 1  # once: the gap is closed
+
+
+def test_writers_trim_the_log_as_they_append():
+    store = ChunkStore.ephemeral()
+    store.ensure_collection("docs", "m", 2)
+    log = track_changes(store)
+    log.trim_every, log.retention_ns = 3, 0  # trim everything, every third append
+    for n in range(3):
+        store.upsert_chunks("docs", [Chunk(f"c{n}", "apples", {"source": "a"})], [[1.0, 0.0]])
+    assert store.changes_since("docs", 0) == []
+    assert store.changes_trimmed_before("docs") > 0
+    store.upsert_chunks("docs", [Chunk("c9", "pears", {"source": "a"})], [[1.0, 0.0]])
+    assert [e.ids for e in store.changes_since("docs", 0)] == [("c9",)]
