@@ -107,6 +107,7 @@ class HitPublic(BaseModel):
     page: int | None
     chunk_index: int | None
     text: str
+    ocr: bool = Field(default=False, description="The text was read by OCR from a page image.")
 
 
 class HitsPublic(BaseModel):

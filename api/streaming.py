@@ -95,7 +95,12 @@ def sources_footer(sources: Sequence[SourceRef]) -> str:
     """The "Sources:" footer the facades append: one ``[n] source p.N`` line a source."""
     if not sources:
         return ""
-    lines = [f"[{ref.n}] {ref.source}" + (f" p.{ref.page}" if ref.page else "") for ref in sources]
+    lines = [
+        f"[{ref.n}] {ref.source}"
+        + (f" p.{ref.page}" if ref.page else "")
+        + (" (OCR)" if ref.ocr else "")
+        for ref in sources
+    ]
     return "\n\nSources:\n" + "\n".join(lines)
 
 

@@ -1,28 +1,22 @@
-"""Uploaded files into the ingestion pipeline (the same one ``docent ingest`` runs).
+"""The HTTP side of uploads: the upload route's path and limit message, and its entry.
 
-An upload's file name is reduced to a safe base name and used only as the document's
-``source`` label; it is never used as a filesystem path.
+The body-size limit itself is enforced while the body arrives by :class:`api.edge.EdgeGuard`.
+
+Uploads themselves (their naming rule, their ingestion) live in :mod:`ingest.uploads`.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
-
-from starlette.datastructures import Headers
-from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ingest.pipeline import Ingestor
 from ingest.results import FileResult
-from ingest.sources import SourceFile
+from ingest.uploads import Upload, ingest_uploads
 
-_UNSAFE = re.compile(r"[^\w.\- ]+")
 UPLOAD_PATH = re.compile(r"/v1/collections/[^/]+/documents/?")
-"""The upload route, whose body :class:`UploadLimitMiddleware` bounds."""
+"""The upload route, whose body :class:`api.edge.EdgeGuard` bounds by ``DOCENT_MAX_UPLOAD_MB``."""
 
 
 def upload_limit_message(max_upload_mb: float) -> str:
@@ -33,71 +27,6 @@ def upload_limit_message(max_upload_mb: float) -> str:
     )
 
 
-class UploadLimitMiddleware:
-    """Stops an upload over ``DOCENT_MAX_UPLOAD_MB`` while it is still arriving.
-
-    FastAPI parses a multipart body (spooling the files to disk) before any dependency of
-    the route runs, so a check in the route comes after the whole upload has landed. This
-    refuses a Content-Length over the limit before reading anything, and counts a chunked
-    body as it is received. The 413 goes through the app's error handlers (code
-    ``payload_too_large``).
-
-    Args:
-        app: the ASGI app.
-        max_upload_mb: the limit, in MB of request body.
-    """
-
-    def __init__(self, app: ASGIApp, max_upload_mb: float) -> None:
-        self.app = app
-        self.max_bytes = int(max_upload_mb * 1024 * 1024)
-        self.message = upload_limit_message(max_upload_mb)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope["method"] != "POST"
-            or not UPLOAD_PATH.fullmatch(scope["path"])
-        ):
-            await self.app(scope, receive, send)
-            return
-        length = Headers(scope=scope).get("content-length", "")
-        declared = int(length) if length.isdigit() else None
-        received = 0
-
-        async def limited() -> Message:
-            nonlocal received
-            if declared is not None and declared > self.max_bytes:
-                raise HTTPException(413, detail=self.message)
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise HTTPException(413, detail=self.message)
-            return message
-
-        await self.app(scope, limited, send)
-
-
-def safe_filename(name: str | None, index: int) -> str:
-    """A safe base name for an uploaded file.
-
-    No directories, no control characters, no leading dots; ``upload-<index>`` when
-    nothing usable is left.
-    """
-    raw = unicodedata.normalize("NFC", name or "")
-    base = raw.replace("\\", "/").rsplit("/", 1)[-1]
-    base = _UNSAFE.sub("_", base).strip(" .")
-    return base[:200] or f"upload-{index}"
-
-
-@dataclass(frozen=True)
-class Upload:
-    """One uploaded file: its safe base name (a label, never a path) and its bytes."""
-
-    filename: str
-    data: bytes
-
-
 class UploadIngestor(Protocol):
     """Ingests uploads into a collection through the same pipeline as ``docent ingest``."""
 
@@ -105,16 +34,11 @@ class UploadIngestor(Protocol):
 
 
 class PipelineIngestor:
-    """:class:`UploadIngestor` over the ingestion pipeline's :class:`~ingest.pipeline.Ingestor`.
-
-    Uploads become in-memory :class:`~ingest.sources.SourceFile` s whose ``source`` is the
-    safe base name; nothing is written to disk under the client's name.
-    """
+    """:class:`UploadIngestor` over the ingestion pipeline's :class:`~ingest.pipeline.Ingestor`."""
 
     def __init__(self, ingestor: Ingestor) -> None:
         self._ingestor = ingestor
 
     async def __call__(self, collection: str, uploads: Sequence[Upload]) -> list[FileResult]:
-        files = [SourceFile(source=upload.filename, data=upload.data) for upload in uploads]
-        report = await self._ingestor.ingest(files, collection=collection)
+        report = await ingest_uploads(self._ingestor, uploads, collection=collection)
         return report.results

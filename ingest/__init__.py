@@ -1,8 +1,8 @@
 """Docent's ingestion: files -> chunks -> embeddings -> Chroma, idempotent and crash-safe.
 
-The Python API is in :mod:`ingest.service` (``ingest_paths``, ``ingest_uploads``) and
-:mod:`ingest.pipeline` (``Ingestor``); this package imports nothing on purpose, so the
-reader worker processes start light.
+The Python API is in :mod:`ingest.service` (``ingest_paths``), :mod:`ingest.uploads`
+(``ingest_uploads``) and :mod:`ingest.pipeline` (``Ingestor``); this package imports
+nothing on purpose, so the reader worker processes start light.
 """
 
 DOCENT_PACKAGE = True

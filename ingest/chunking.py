@@ -193,7 +193,7 @@ def split_text(text: str, page: int, plan: ChunkingPlan, *, markdown: bool) -> l
 
 def split_document(doc: LoadedDocument, plan: ChunkingPlan) -> list[TextPiece]:
     """Chunks of every page, in page order; chunks never span pages."""
-    markdown = doc.kind == "markdown"
+    markdown = doc.markdown_headings
     return [
         piece
         for page in doc.pages

@@ -9,6 +9,7 @@ about a second per worker on 2 cores, so workers are reused across files.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -20,6 +21,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from ingest.chunking import ChunkingPlan
+from ingest.ocr import TIME_SHARE, OcrOptions
 from ingest.reading import ReadOutcome, read_and_split
 from ingest.results import FileFailure
 
@@ -37,13 +39,13 @@ def _worker_main(conn: Connection, memory_mb: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
     while True:
         try:
-            name, data, plan = conn.recv()
+            name, data, plan, ocr = conn.recv()
         except (EOFError, OSError):
             return
         reply: tuple[Any, ...]
         fatal = False
         try:
-            reply = ("ok", read_and_split(name, data, plan))
+            reply = ("ok", read_and_split(name, data, plan, ocr))
         except FileFailure as exc:
             reply = ("fail", exc.reason, exc.message)
         except MemoryError:
@@ -82,12 +84,27 @@ class _Worker:
 class IsolatedReader:
     """Reads files in worker processes with per-file time and memory limits.
 
-    Thread-safe: call :meth:`read` from up to ``workers`` threads at once.
+    Thread-safe: call :meth:`read` from up to ``workers`` threads at once. OCR (see
+    ``ocr``) runs inside the same limits; when its time budget is unset, OCR stops
+    starting new pages after 3/4 of the time limit, so a long scan ends with its pages
+    so far rather than a ``timeout``.
     """
 
-    def __init__(self, workers: int, timeout_seconds: float, memory_mb: int) -> None:
+    def __init__(
+        self,
+        workers: int,
+        timeout_seconds: float,
+        memory_mb: int,
+        *,
+        ocr: OcrOptions | None = None,
+    ) -> None:
         self.timeout_seconds = timeout_seconds
         self.memory_mb = memory_mb
+        options = ocr or OcrOptions()
+        if options.time_budget_seconds is None:
+            budget = timeout_seconds * TIME_SHARE
+            options = dataclasses.replace(options, time_budget_seconds=budget)
+        self.ocr = options
         self._context = multiprocessing.get_context("forkserver")
         # the fork server imports the readers once; each worker is then a cheap fork
         self._context.set_forkserver_preload(["ingest.reading"])
@@ -137,7 +154,7 @@ class IsolatedReader:
         """
         worker = self._checkout()
         try:
-            worker.conn.send((name, data, plan))
+            worker.conn.send((name, data, plan, self.ocr))
             if not worker.conn.poll(self.timeout_seconds):
                 self._replace(worker)
                 raise FileFailure(

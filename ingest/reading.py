@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from ingest.chunking import ChunkingPlan, TextPiece, split_document
 from ingest.loaders import load_document
+from ingest.loaders.pdf import no_text_message
+from ingest.ocr import OcrOptions
 from ingest.results import FileFailure
 
 
@@ -13,21 +15,32 @@ from ingest.results import FileFailure
 class ReadOutcome:
     pieces: list[TextPiece]
     notes: list[str] = field(default_factory=list)
+    ocr_pages: frozenset[int] = frozenset()
+    """Pages whose text was read by OCR (their chunks say ``ocr: true``)."""
 
 
-def read_and_split(name: str, data: bytes, plan: ChunkingPlan) -> ReadOutcome:
+def read_and_split(
+    name: str, data: bytes, plan: ChunkingPlan, ocr: OcrOptions | None = None
+) -> ReadOutcome:
     """Load ``data`` as the file ``name`` and cut it into chunks.
+
+    Args:
+        name: the file's name (its extension picks the format).
+        data: the file's bytes.
+        plan: how to cut.
+        ocr: whether and how much OCR may read pages without text (default: on).
 
     Raises:
         FileFailure: the file cannot give any chunk (with the reason).
     """
-    document = load_document(name, data)
+    options = ocr or OcrOptions()
+    document = load_document(name, data, options)
     pieces = split_document(document, plan)
     if not pieces:
         if document.kind == "pdf":
-            raise FileFailure("no_text", "no text layer (scanned?); OCR is not supported")
+            raise FileFailure("no_text", no_text_message(options, document.notes))
         raise FileFailure("empty", "the file has no text to index")
-    return ReadOutcome(pieces=pieces, notes=list(document.notes))
+    return ReadOutcome(pieces=pieces, notes=list(document.notes), ocr_pages=document.ocr_pages)
 
 
 class InProcessReader:
@@ -36,9 +49,12 @@ class InProcessReader:
     For tests and notebooks with trusted files.
     """
 
+    def __init__(self, ocr: OcrOptions | None = None) -> None:
+        self.ocr = ocr or OcrOptions()
+
     def read(self, name: str, data: bytes, plan: ChunkingPlan) -> ReadOutcome:
         try:
-            return read_and_split(name, data, plan)
+            return read_and_split(name, data, plan, self.ocr)
         except FileFailure:
             raise
         except MemoryError as exc:

@@ -58,6 +58,9 @@ class IngestReport:
     embedding_calls: int = 0
     seconds: float = 0.0
     dry_run: bool = False
+    reindex: Literal["switched", "kept_old"] | None = None
+    """After ``--reindex``: the new index replaced the old one, or a file failed to embed
+    and the old index was kept."""
 
     def count(self, status: FileStatus) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -85,6 +88,7 @@ class IngestReport:
             "embedding_calls": self.embedding_calls,
             "seconds": round(self.seconds, 3),
             "dry_run": self.dry_run,
+            "reindex": self.reindex,
             "failures": [
                 {"path": r.path or r.source, "reason": r.reason, "message": r.message}
                 for r in self.failures

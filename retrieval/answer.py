@@ -85,6 +85,7 @@ def source_refs(hits: Sequence[Hit]) -> list[SourceRef]:
             page=hit.page,
             score=hit.score,
             excerpt=hit.text[:EXCERPT_CHARS],
+            ocr=hit.metadata.get("ocr") is True,
         )
         for n, hit in enumerate(hits, start=1)
     ]

@@ -33,7 +33,13 @@ def map_citations(text: str, sources: Sequence[SourceRef]) -> list[Citation]:
     """The sources ``text`` cites, in order of first citation; unknown numbers are ignored."""
     by_number = {source.n: source for source in sources}
     return [
-        Citation(n=n, id=by_number[n].id, source=by_number[n].source, page=by_number[n].page)
+        Citation(
+            n=n,
+            id=by_number[n].id,
+            source=by_number[n].source,
+            page=by_number[n].page,
+            ocr=by_number[n].ocr,
+        )
         for n in cited_numbers(text)
         if n in by_number
     ]

@@ -11,6 +11,7 @@ to :data:`CHECKS`.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -139,7 +140,36 @@ async def chroma_checks(settings: Settings, ollama: OllamaAdmin) -> list[Check]:
     return [Check("chroma", "chroma", True, f"server at {chroma.host}:{chroma.port}")]
 
 
-CHECKS: tuple[CheckGroup, ...] = (ollama_checks, chroma_checks)
+OCR_MODULES = ("rapidocr", "onnxruntime", "pypdfium2", "PIL")
+"""What OCR needs (as ``ingest.ocr.REQUIRED_MODULES``; retrieval may not import ingest)."""
+
+
+def check_ocr(settings: Settings) -> Check:
+    """Is OCR (the optional ``ocr`` extra) there? Never fails: it only says how to enable."""
+    if not settings.ingest.ocr:
+        detail = "off (DOCENT_OCR=false): scanned pages and images end as no_text"
+        return Check("ocr", "ocr", True, detail)
+    missing = [name for name in OCR_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        return Check(
+            "ocr",
+            "ocr",
+            True,
+            f"not installed (missing {', '.join(missing)}): scanned pages and images end as "
+            "no_text",
+            'pip install -e ".[ocr]"  (or: bash scripts/setup.sh)',
+        )
+    return Check(
+        "ocr", "ocr", True, f"RapidOCR, up to {settings.ingest.ocr_max_pages} pages a file"
+    )
+
+
+async def ocr_checks(settings: Settings, ollama: OllamaAdmin) -> list[Check]:
+    """The OCR check, as a check group."""
+    return [check_ocr(settings)]
+
+
+CHECKS: tuple[CheckGroup, ...] = (ollama_checks, chroma_checks, ocr_checks)
 """Every check group, in the order their checks are reported."""
 
 

@@ -13,6 +13,7 @@ message that is safe to show a user (what went wrong, what to do).
     ├── DocumentNotFound         404 document_not_found
     ├── EmbeddingModelMismatch   409 embedding_model_mismatch
     ├── InvalidRequest           400 invalid_request
+    ├── StoreLocked              409 store_locked         another process writes embedded Chroma
     ├── Busy                     503 busy                 a bounded queue is full
     ├── Unauthorized             401 unauthorized         (HTTP API) no or a wrong API key
     ├── PayloadTooLarge          413 payload_too_large    (HTTP API) upload over the limit
@@ -124,6 +125,13 @@ class InvalidRequest(DocentError):
     http_status = 400
 
 
+class StoreLocked(DocentError):
+    """Another process writes to this embedded Chroma folder."""
+
+    code = "store_locked"
+    http_status = 409
+
+
 class Busy(DocentError):
     code = "busy"
     http_status = 503
@@ -226,6 +234,7 @@ REGISTRY: Mapping[str, ErrorCode] = _table(
     DocumentNotFound,
     EmbeddingModelMismatch,
     InvalidRequest,
+    StoreLocked,
     Busy,
     Unauthorized,
     PayloadTooLarge,

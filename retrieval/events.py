@@ -21,6 +21,7 @@ class SourceRef(BaseModel):
     page: int | None = Field(description="1-based page, when the format has pages.")
     score: float = Field(description="Retrieval score (higher is better).")
     excerpt: str = Field(description="The start of the chunk text.")
+    ocr: bool = Field(default=False, description="The text was read by OCR from a page image.")
 
 
 class Citation(BaseModel):
@@ -30,6 +31,7 @@ class Citation(BaseModel):
     id: str
     source: str
     page: int | None
+    ocr: bool = False
 
 
 class Timings(BaseModel):

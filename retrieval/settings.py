@@ -199,6 +199,11 @@ class ChromaSettings(_Section):
     )
     port: int = Field(default=8000, description="Chroma server port (DOCENT_CHROMA_PORT).")
     ssl: bool = Field(default=False, description="Use HTTPS for the Chroma server.")
+    lock_path: Path | None = Field(
+        default=None,
+        description="Folder of the write locks for a Chroma server (DOCENT_CHROMA_LOCK_PATH); "
+        "default: the user data dir. Embedded Chroma keeps them in its own folder.",
+    )
     write_batch_size: int = Field(
         default=128, ge=1, le=5000, description="Records per Chroma write (its docs: 50-250)."
     )
@@ -243,6 +248,17 @@ class IngestSettings(_Section):
     )
     max_file_mb: float = Field(default=200.0, gt=0, description="Larger files are refused.")
     workers: int = Field(default=2, ge=1, le=64, description="Files read in parallel.")
+    ocr: bool = Field(
+        default=True,
+        validation_alias=AliasChoices("DOCENT_OCR", "ocr"),
+        description="OCR scanned PDF pages and images (needs the `ocr` extra installed).",
+    )
+    ocr_max_pages: int = Field(
+        default=30,
+        ge=0,
+        validation_alias=AliasChoices("DOCENT_OCR_MAX_PAGES", "ocr_max_pages"),
+        description="Pages OCR'd per file at most; the pages left out are reported.",
+    )
 
 
 RetrievalMode = Literal["dense", "lexical", "hybrid"]

@@ -9,102 +9,147 @@ Each Docent collection ``NAME`` is two Chroma collections:
   revision record. Lookups by id stay cheap at any size, it works the same for embedded
   and server mode, and sharded ingest runs on several machines share it.
 
-Write order per document, which makes any interruption recoverable by running the same
-ingest again: record ``pending`` (new version) -> upsert the new chunks (deterministic
-ids) -> delete the old chunks -> record ``done``. A ``pending`` record tells the next run
-to look up that document's chunks by ``doc_id`` and remove what is not in the new set.
+The store keeps its own invariants; callers never sequence raw writes:
+
+- :meth:`ChunkStore.write_documents` writes documents with their records. Per document,
+  under its lock (:mod:`retrieval.locks`): record ``pending`` -> upsert the chunks not
+  yet stored -> delete the stale chunks -> record ``done``. The stale chunks are looked
+  up in Chroma inside the lock (the document's chunks whose ids are not in the new set),
+  never taken from a record read earlier, so the last writer of a document always
+  leaves exactly its own chunks. A chunk the caller expected to be stored that a
+  concurrent delete removed is reported back (``vanished``), never silently missing.
+  Any interruption leaves a ``pending`` record that the next run repairs.
+- :meth:`ChunkStore.delete_document` takes the same lock: a delete that races a write
+  ends with no record and no chunks, or after it with a consistent document.
+- :meth:`ChunkStore.create_collection` fails if the collection exists (atomic in
+  Chroma, no check-then-create); :meth:`ChunkStore.delete_collection` drops the
+  chunks, the records and every derived index.
+- :meth:`ChunkStore.rebuild` (``--reindex``) builds a new index beside the old one and
+  switches only when the build succeeded; the old index serves until then.
+- Derived indexes (:class:`retrieval.derived.DerivedIndex`, the lexical index) are
+  told of every change after it reached Chroma.
+
+Writes of one document are serialized across threads and processes of one machine by
+file locks; embedded Chroma accepts one writing process at a time (the first write, or
+``docent serve`` at start, claims it). Writers on several machines into one Chroma
+server must partition the documents (``--shard I/N``): Chroma has no compare-and-swap.
 """
 
 from __future__ import annotations
 
-import hashlib
+import json
 import re
+import sys
+import tempfile
+import time
 import uuid
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import chromadb
 import httpx
+import platformdirs
 from chromadb.config import Settings as ChromaClientSettings
 
-from retrieval.derived import DerivedIndex
+from retrieval.derived import ChangeEntry, DerivedIndex
 from retrieval.errors import (
     ChromaUnavailable,
+    CollectionExists,
     CollectionNotFound,
     DocumentNotFound,
     EmbeddingModelMismatch,
     InvalidRequest,
 )
+from retrieval.locks import StoreLocks, WriterClaim
+from retrieval.records import (
+    CollectionInfo,
+    DocumentRecord,
+    DocumentState,
+    DocumentWrite,
+    WriteOutcome,
+    chunk_id,
+    chunk_ids,
+    chunk_metadata,
+    doc_id_for,
+    record_from,
+    record_metadata,
+    utc_now,
+    validate_doc_id,
+)
 from retrieval.settings import ChromaSettings
-from retrieval.types import Chunk, Hit, Metadata
+from retrieval.types import Chunk, Embedder, Hit
+
+__all__ = [  # the records are re-exported: callers know one module, the store
+    "ChunkStore",
+    "CollectionInfo",
+    "DocumentRecord",
+    "DocumentState",
+    "DocumentWrite",
+    "Rebuild",
+    "WriteOutcome",
+    "chunk_id",
+    "chunk_ids",
+    "chunk_metadata",
+    "doc_id_for",
+    "embedding_dimension",
+    "probe_dimension",
+    "utc_now",
+    "validate_collection_name",
+    "validate_doc_id",
+]
 
 DOCS_SUFFIX = "--docs"
+REBUILD_SUFFIX = "--rebuild"
+CHANGES_SUFFIX = "--changes.--docs"
+"""The change log's collection: ends like a bookkeeping one, and no collection name ends in '.'."""
+CHANGE_IDS_PER_ENTRY = 1000
+TRIMMED_ID = "~trimmed"
 REVISION_ID = "~revision"
 _MODEL_KEY = "docent:embed_model"
 _DIMENSION_KEY = "docent:dimension"
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,62}[a-zA-Z0-9]$")
 _DUMMY = [1.0]
-
-DocumentState = Literal["pending", "done"]
-
-
-@dataclass(frozen=True)
-class CollectionInfo:
-    name: str
-    embed_model: str
-    dimension: int
-    chunk_count: int
-    document_count: int
-
-
-@dataclass(frozen=True)
-class DocumentRecord:
-    """What is indexed for one document.
-
-    ``version`` (a hash of the content and the chunking settings) is part of every chunk
-    id, so a document's chunk ids are ``chunk_ids(doc_id, version, chunk_count)``.
-    """
-
-    doc_id: str
-    source: str
-    content_hash: str
-    chunk_count: int
-    ingested_at: str
-    version: str = ""
-    state: DocumentState = "done"
-    root: str = ""
-
-
-def doc_id_for(source: str) -> str:
-    """Stable id of a document: a short hash of its source path (``/``-separated)."""
-    return hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
-
-
-def chunk_id(doc_id: str, version: str, index: int) -> str:
-    """Deterministic chunk id; a changed document (new version) gets new ids."""
-    return f"{doc_id}-{version}-{index:05d}"
-
-
-def chunk_ids(doc_id: str, version: str, count: int) -> list[str]:
-    return [chunk_id(doc_id, version, i) for i in range(count)]
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+_ID_LOOKUP_BATCH = 5000
+_PROBE = "Docent checks that this model can embed text."
 
 
 def validate_collection_name(name: str) -> None:
     """Raise :class:`InvalidRequest` unless ``name`` can be a Docent collection."""
-    if not _NAME.match(name) or ".." in name or name.endswith(DOCS_SUFFIX):
+    if (
+        not _NAME.match(name)
+        or ".." in name
+        or name.endswith(DOCS_SUFFIX)
+        or name.endswith(REBUILD_SUFFIX)
+    ):
         raise InvalidRequest(
             f"Expected a collection name of 3-64 characters from [a-zA-Z0-9._-], starting "
-            f"and ending with a letter or digit, without '..' or a {DOCS_SUFFIX!r} "
-            f"ending; got {name!r}."
+            f"and ending with a letter or digit, without '..' or a {DOCS_SUFFIX!r} or "
+            f"{REBUILD_SUFFIX!r} ending; got {name!r}."
         )
+
+
+def _validate_stored_name(name: str) -> None:
+    """A collection name, or the staging name of its rebuild."""
+    validate_collection_name(name.removesuffix(REBUILD_SUFFIX))
+
+
+async def probe_dimension(embedder: Embedder) -> int:
+    """Embed a probe text: proves the model embeds, and gives its vector size.
+
+    Raises:
+        OllamaFailed, OllamaUnavailable, OllamaModelMissing: the model cannot embed.
+    """
+    return len(await embedder.embed_query(_PROBE))
+
+
+async def embedding_dimension(embedder: Embedder) -> int:
+    """The embedder's vector size: from ``/api/show`` when it says, else by a probe."""
+    info = await embedder.info()
+    return info.embedding_length or await probe_dimension(embedder)
 
 
 @contextmanager
@@ -128,44 +173,80 @@ def _client_settings() -> ChromaClientSettings:
     return ChromaClientSettings(anonymized_telemetry=False, allow_reset=False)
 
 
-def _record_metadata(record: DocumentRecord) -> dict[str, str | int]:
-    meta = asdict(record)
-    meta.pop("doc_id")
-    return meta
+def _process_label() -> str:
+    command = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
+    return " ".join([command, *sys.argv[1:2]])
 
 
-def _record_from(doc_id: str, meta: Mapping[str, Any]) -> DocumentRecord:
-    state: DocumentState = "pending" if meta.get("state") == "pending" else "done"
-    return DocumentRecord(
-        doc_id=doc_id,
-        source=str(meta.get("source", "")),
-        content_hash=str(meta.get("content_hash", "")),
-        chunk_count=int(meta.get("chunk_count", 0)),
-        ingested_at=str(meta.get("ingested_at", "")),
-        version=str(meta.get("version", "")),
-        state=state,
-        root=str(meta.get("root", "")),
-    )
+def _server_lock_dir(settings: ChromaSettings) -> Path:
+    if settings.lock_path is not None:
+        return Path(settings.lock_path).expanduser()
+    base = Path(platformdirs.user_data_dir("docent")) / "locks"
+    return base / f"{settings.host}-{settings.port}"
 
 
 class ChunkStore:
     """Chroma-backed chunks of all Docent collections, plus the record of what is indexed.
 
-    Methods are synchronous (Chroma's client is); call them with ``asyncio.to_thread``
-    from async code.
+    Methods are synchronous (Chroma's client is) and may block on a write lock; call
+    them with ``asyncio.to_thread`` from async code.
+
+    Args:
+        client: a Chroma client.
+        where: where the data lives, for messages.
+        persist_dir: embedded Chroma's folder (its write claim and locks live there).
+        lock_dir: the folder of write locks; default: ``persist_dir/locks``, or a
+            private temporary folder (in-memory stores).
     """
 
-    def __init__(self, client: Any, where: str, persist_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        where: str,
+        persist_dir: Path | None = None,
+        lock_dir: Path | None = None,
+    ) -> None:
         self._client = client
         self.where = where
         """Where the data lives, for messages (a path or ``host:port``)."""
         self.persist_dir = persist_dir
         """Embedded Chroma's folder; None for a Chroma server or an in-memory store."""
+        if lock_dir is None:
+            lock_dir = (
+                persist_dir / "locks"
+                if persist_dir is not None
+                else Path(tempfile.mkdtemp(prefix="docent-locks-"))
+            )
+        self.locks = StoreLocks(lock_dir)
+        self._claim = WriterClaim(persist_dir) if persist_dir is not None else None
+        if self._claim is not None:
+            weakref.finalize(self, self._claim.release)
         self._derived: list[DerivedIndex] = []
 
     def subscribe(self, index: DerivedIndex) -> None:
         """Keep ``index`` current: it is told of every chunk write and delete from now on."""
         self._derived.append(index)
+
+    @property
+    def derived(self) -> tuple[DerivedIndex, ...]:
+        """The derived indexes kept current by this store (``docent check`` verifies them)."""
+        return tuple(self._derived)
+
+    def claim_writer(self, label: str | None = None) -> None:
+        """Claim embedded Chroma for this process now (``docent serve`` does at start).
+
+        Without it, the first write claims it. No-op for a Chroma server.
+
+        Raises:
+            StoreLocked: another process writes to this folder.
+        """
+        if self._claim is not None:
+            self._claim.acquire(label or _process_label())
+
+    def close(self) -> None:
+        """Release this store's claim on embedded Chroma (the client stays usable to read)."""
+        if self._claim is not None:
+            self._claim.release()
 
     @classmethod
     def from_settings(cls, settings: ChromaSettings) -> ChunkStore:
@@ -184,7 +265,7 @@ class ChunkStore:
                     settings=_client_settings(),
                 )
                 client.heartbeat()
-            return cls(client, where)
+            return cls(client, where, lock_dir=_server_lock_dir(settings))
         path = Path(settings.path).expanduser()
         try:
             path.mkdir(parents=True, exist_ok=True)
@@ -204,27 +285,42 @@ class ChunkStore:
         client = chromadb.EphemeralClient(settings=_client_settings(), database=database)
         return cls(client, f"memory:{database}")
 
+    def _writing(self) -> None:
+        """Every write starts here: embedded Chroma takes one writing process."""
+        if self._claim is not None and not self._claim.held:
+            self._claim.acquire(_process_label())
+
     # -- collections ---------------------------------------------------------------------
 
     def _chunks(self, name: str) -> Any:
-        validate_collection_name(name)
+        _validate_stored_name(name)
         with _chroma_errors(self.where):
             try:
                 return self._client.get_collection(name, embedding_function=None)
             except chromadb.errors.NotFoundError as exc:
                 raise CollectionNotFound(name) from exc
 
-    def _docs(self, name: str) -> Any:
+    def _docs(self, name: str, *, create: bool = False) -> Any:
+        """The bookkeeping collection; None when absent (it is only created by writes)."""
         with _chroma_errors(self.where):
-            return self._client.get_or_create_collection(
-                name + DOCS_SUFFIX, embedding_function=None, metadata={"docent:kind": "docs"}
-            )
+            if create:
+                return self._client.get_or_create_collection(
+                    name + DOCS_SUFFIX,
+                    embedding_function=None,
+                    metadata={"docent:kind": "docs"},
+                )
+            try:
+                return self._client.get_collection(name + DOCS_SUFFIX, embedding_function=None)
+            except chromadb.errors.NotFoundError:
+                return None
 
     def _info(self, name: str, chunks: Any) -> CollectionInfo:
         meta = chunks.metadata or {}
         with _chroma_errors(self.where):
             docs = self._docs(name)
-            doc_count = docs.count() - len(docs.get(ids=[REVISION_ID], include=[])["ids"])
+            doc_count = 0
+            if docs is not None:
+                doc_count = docs.count() - len(docs.get(ids=[REVISION_ID], include=[])["ids"])
             return CollectionInfo(
                 name=name,
                 embed_model=str(meta.get(_MODEL_KEY, "")),
@@ -234,17 +330,51 @@ class ChunkStore:
             )
 
     def list_collections(self) -> list[CollectionInfo]:
-        """Docent collections (bookkeeping collections hidden), sorted by name."""
+        """Docent collections (bookkeeping and staging collections hidden), sorted by name."""
         with _chroma_errors(self.where):
             names = sorted(c.name for c in self._client.list_collections())
-        return [
-            self.get_collection(n)
-            for n in names
-            if not n.endswith(DOCS_SUFFIX) and _NAME.match(n) and ".." not in n
-        ]
+        infos = []
+        for name in names:
+            with suppress(InvalidRequest, CollectionNotFound):  # hidden, or dropped meanwhile
+                validate_collection_name(name)
+                infos.append(self.get_collection(name))
+        return infos
 
     def get_collection(self, name: str) -> CollectionInfo:
         return self._info(name, self._chunks(name))
+
+    def _new_collection(self, name: str, embed_model: str, dimension: int) -> Any:
+        self._writing()
+        with _chroma_errors(self.where):
+            created = self._client.create_collection(
+                name,
+                embedding_function=None,
+                configuration={"hnsw": {"space": "cosine"}},
+                metadata={_MODEL_KEY: embed_model, _DIMENSION_KEY: dimension},
+            )
+            self._docs(name, create=True)
+            return created
+
+    def create_collection(self, name: str, embed_model: str, dimension: int) -> CollectionInfo:
+        """Create an empty collection; fails if it exists (Chroma's create is atomic).
+
+        Raises:
+            InvalidRequest: a bad name.
+            CollectionExists: the collection exists already.
+        """
+        validate_collection_name(name)
+        with self.locks.collection(name, exclusive=True):
+            try:
+                chunks = self._new_collection(name, embed_model, dimension)
+            except chromadb.errors.ChromaError as exc:
+                with suppress(CollectionNotFound):
+                    self._chunks(name)
+                    raise CollectionExists(
+                        f"Collection {name!r} already exists. Upload documents to it, or "
+                        "delete it first to start over."
+                    ) from exc
+                raise
+            return self._info(name, chunks)
 
     def ensure_collection(self, name: str, embed_model: str, dimension: int) -> CollectionInfo:
         """Create the collection, or check that ``embed_model`` built it.
@@ -254,6 +384,7 @@ class ChunkStore:
             EmbeddingModelMismatch: another model built the collection.
         """
         validate_collection_name(name)
+        self._writing()
         with _chroma_errors(self.where):
             chunks = self._client.get_or_create_collection(
                 name,
@@ -261,6 +392,7 @@ class ChunkStore:
                 configuration={"hnsw": {"space": "cosine"}},
                 metadata={_MODEL_KEY: embed_model, _DIMENSION_KEY: dimension},
             )
+            self._docs(name, create=True)
         info = self._info(name, chunks)
         if info.embed_model != embed_model:
             raise EmbeddingModelMismatch(name, info.embed_model, embed_model)
@@ -277,14 +409,56 @@ class ChunkStore:
             raise EmbeddingModelMismatch(name, info.embed_model, embed_model)
         return info
 
-    def delete_collection(self, name: str) -> None:
-        self._chunks(name)
+    def _drop(self, name: str) -> None:
         with _chroma_errors(self.where):
-            self._client.delete_collection(name)
-            with suppress(chromadb.errors.NotFoundError):
-                self._client.delete_collection(name + DOCS_SUFFIX)
+            for stored in (name, name + DOCS_SUFFIX):
+                with suppress(chromadb.errors.NotFoundError):
+                    self._client.delete_collection(stored)
+
+    def delete_collection(self, name: str) -> None:
+        """Drop the collection: its chunks, its records and every derived index of it.
+
+        Raises:
+            CollectionNotFound: no such collection.
+        """
+        self._chunks(name)
+        self._writing()
+        with self.locks.collection(name, exclusive=True):
+            self._drop(name)
         for index in self._derived:
             index.collection_dropped(name)
+
+    def begin_rebuild(self, name: str, embed_model: str, dimension: int) -> Rebuild:
+        """Start building a new index for ``name`` beside the old one (``--reindex``).
+
+        Write into :attr:`Rebuild.staging`, then :meth:`Rebuild.commit` to switch, or
+        :meth:`Rebuild.abandon` to drop the new index and keep the old one. Until then
+        the collection's lock is held exclusively: document writes to it wait, reads go
+        on against the old index.
+
+        Raises:
+            InvalidRequest: a bad name.
+        """
+        validate_collection_name(name)
+        self._writing()
+        return Rebuild(self, name, embed_model, dimension)
+
+    def _switch(self, staging: str, name: str) -> None:
+        self._drop(name)
+        with _chroma_errors(self.where):
+            self._client.get_collection(staging, embedding_function=None).modify(name=name)
+            docs = self._docs(staging)
+            if docs is not None:
+                docs.modify(name=name + DOCS_SUFFIX)
+        self._bump(name)
+        for index in self._derived:
+            index.collection_dropped(staging)
+            index.rebuild(name, self.iter_chunks(name))
+
+    def _abandon(self, staging: str) -> None:
+        self._drop(staging)
+        for index in self._derived:
+            index.collection_dropped(staging)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -331,8 +505,18 @@ class ChunkStore:
         if not ids:
             return set()
         chunks = self._chunks(name)
-        with _chroma_errors(self.where):
-            return set(chunks.get(ids=list(ids), include=[])["ids"])
+        found: set[str] = set()
+        for start in range(0, len(ids), _ID_LOOKUP_BATCH):
+            with _chroma_errors(self.where):
+                part = list(ids[start : start + _ID_LOOKUP_BATCH])
+                found.update(chunks.get(ids=part, include=[])["ids"])
+        return found
+
+    def complete(self, name: str, records: Sequence[DocumentRecord]) -> set[str]:
+        """The ``doc_id`` s of the records whose chunks are all stored (lookups by id)."""
+        expected = {r.doc_id: chunk_ids(r.doc_id, r.version, r.chunk_count) for r in records}
+        stored = self.existing_ids(name, [i for ids in expected.values() for i in ids])
+        return {d for d, ids in expected.items() if all(i in stored for i in ids)}
 
     def iter_chunks(self, name: str, batch_size: int = 1000) -> Iterator[Chunk]:
         """Every chunk (text and metadata), in pages of ``batch_size``."""
@@ -349,21 +533,42 @@ class ChunkStore:
                 return
             offset += batch_size
 
+    def chunk_owners(self, name: str, batch_size: int = 5000) -> dict[str, str]:
+        """Every chunk id with its ``doc_id`` (metadata only: for ``docent check``)."""
+        chunks = self._chunks(name)
+        owners: dict[str, str] = {}
+        offset = 0
+        while True:
+            with _chroma_errors(self.where):
+                page = chunks.get(include=["metadatas"], limit=batch_size, offset=offset)
+            for i, m in zip(page["ids"], page["metadatas"], strict=True):
+                owners[i] = str((m or {}).get("doc_id", ""))
+            if len(page["ids"]) < batch_size:
+                return owners
+            offset += batch_size
+
     def revision(self, name: str) -> str:
         """A token that changes whenever the collection's chunks change."""
         chunks = self._chunks(name)
-        with _chroma_errors(self.where):
-            got = self._docs(name).get(ids=[REVISION_ID], include=["metadatas"])
-        token = str(got["metadatas"][0].get("token", "")) if got["ids"] else "0"
+        docs = self._docs(name)
+        token = "0"
+        if docs is not None:
+            with _chroma_errors(self.where):
+                got = docs.get(ids=[REVISION_ID], include=["metadatas"])
+            if got["ids"]:
+                token = str(got["metadatas"][0].get("token", ""))
         return f"{chunks.id}:{token}"
 
     def list_documents(self, name: str) -> list[DocumentRecord]:
         """Records of the documents in the collection, sorted by source."""
         self._chunks(name)
+        docs = self._docs(name)
+        if docs is None:
+            return []
         with _chroma_errors(self.where):
-            got = self._docs(name).get(include=["metadatas"])
+            got = docs.get(include=["metadatas"])
         records = [
-            _record_from(i, m or {})
+            record_from(i, m or {})
             for i, m in zip(got["ids"], got["metadatas"], strict=True)
             if i != REVISION_ID
         ]
@@ -371,39 +576,51 @@ class ChunkStore:
 
     def get_records(self, name: str, doc_ids: Sequence[str]) -> dict[str, DocumentRecord]:
         """Records of these documents, by ``doc_id`` (absent ones left out)."""
-        if not doc_ids:
+        docs = self._docs(name) if doc_ids else None
+        if docs is None:
             return {}
         with _chroma_errors(self.where):
-            got = self._docs(name).get(ids=list(dict.fromkeys(doc_ids)), include=["metadatas"])
+            got = docs.get(ids=list(dict.fromkeys(doc_ids)), include=["metadatas"])
         return {
-            i: _record_from(i, m or {}) for i, m in zip(got["ids"], got["metadatas"], strict=True)
+            i: record_from(i, m or {}) for i, m in zip(got["ids"], got["metadatas"], strict=True)
         }
 
     def chunk_ids_of(self, name: str, doc_id: str) -> list[str]:
-        """Every stored chunk id of a document (a metadata lookup: the slow, rare path)."""
+        """Every stored chunk id of a document (a metadata lookup)."""
+        return self._chunk_ids_by_doc(name, [doc_id]).get(doc_id, [])
+
+    def _chunk_ids_by_doc(self, name: str, doc_ids: Sequence[str]) -> dict[str, list[str]]:
+        if not doc_ids:
+            return {}
         chunks = self._chunks(name)
+        where = {"doc_id": doc_ids[0]} if len(doc_ids) == 1 else {"doc_id": {"$in": list(doc_ids)}}
         with _chroma_errors(self.where):
-            return list(chunks.get(where={"doc_id": doc_id}, include=[])["ids"])
+            got = chunks.get(where=where, include=["metadatas"])
+        owned: dict[str, list[str]] = {}
+        for i, m in zip(got["ids"], got["metadatas"], strict=True):
+            owned.setdefault(str((m or {}).get("doc_id", "")), []).append(i)
+        return owned
 
     # -- writing -------------------------------------------------------------------------
 
     def _bump(self, name: str) -> None:
         with _chroma_errors(self.where):
-            self._docs(name).upsert(
+            self._docs(name, create=True).upsert(
                 ids=[REVISION_ID],
                 embeddings=[_DUMMY],
                 metadatas=[{"token": uuid.uuid4().hex, "at": utc_now()}],
             )
 
     def put_records(self, name: str, records: Sequence[DocumentRecord]) -> None:
-        """Write (insert or replace) document records."""
+        """Write (insert or replace) document records (``docent check --repair``)."""
         if not records:
             return
+        self._writing()
         with _chroma_errors(self.where):
-            self._docs(name).upsert(
+            self._docs(name, create=True).upsert(
                 ids=[r.doc_id for r in records],
                 embeddings=[_DUMMY] * len(records),
-                metadatas=[_record_metadata(r) for r in records],
+                metadatas=[record_metadata(r) for r in records],
             )
 
     def upsert_chunks(
@@ -413,7 +630,11 @@ class ChunkStore:
         embeddings: Sequence[Sequence[float]],
         batch_size: int = 128,
     ) -> None:
-        """Write chunks with their vectors, ``batch_size`` records per Chroma call."""
+        """Write chunks with their vectors, ``batch_size`` records per Chroma call.
+
+        A raw write that takes no lock and keeps no record: documents are written with
+        :meth:`write_documents`.
+        """
         if len(chunks) != len(embeddings):
             raise InvalidRequest(
                 f"Expected one embedding per chunk, got {len(embeddings)} for {len(chunks)}."
@@ -421,6 +642,7 @@ class ChunkStore:
         if not chunks:
             return
         collection = self._chunks(name)
+        self._writing()
         for start in range(0, len(chunks), batch_size):
             part = chunks[start : start + batch_size]
             with _chroma_errors(self.where):
@@ -435,10 +657,11 @@ class ChunkStore:
         self._bump(name)
 
     def delete_chunks(self, name: str, ids: Sequence[str], batch_size: int = 1000) -> None:
-        """Remove chunks by id (absent ids are ignored)."""
+        """Remove chunks by id (absent ids are ignored); a raw write, like upsert_chunks."""
         if not ids:
             return
         collection = self._chunks(name)
+        self._writing()
         for start in range(0, len(ids), batch_size):
             with _chroma_errors(self.where):
                 collection.delete(ids=list(ids[start : start + batch_size]))
@@ -447,45 +670,242 @@ class ChunkStore:
         self._bump(name)
 
     def delete_records(self, name: str, doc_ids: Sequence[str]) -> None:
-        if doc_ids:
+        docs = self._docs(name) if doc_ids else None
+        if docs is not None:
+            self._writing()
             with _chroma_errors(self.where):
-                self._docs(name).delete(ids=list(doc_ids))
+                docs.delete(ids=list(doc_ids))
 
-    def delete_document(self, name: str, doc_id: str) -> int:
-        """Remove a document's chunks and its record; returns the chunks removed.
+    def _check_model(self, name: str, embed_model: str) -> None:
+        built_with = str((self._chunks(name).metadata or {}).get(_MODEL_KEY, ""))
+        if built_with != embed_model:
+            raise EmbeddingModelMismatch(name, built_with, embed_model)
+
+    def write_documents(
+        self,
+        name: str,
+        docs: Sequence[DocumentWrite],
+        *,
+        embed_model: str,
+        batch_size: int = 128,
+    ) -> WriteOutcome:
+        """Write documents with their records: the store's write protocol, under locks.
+
+        The documents' locks are taken in ``doc_id`` order (no deadlock between writers),
+        after the collection's shared lock. Then, for the documents whose expected chunks
+        are all there: records ``pending`` -> upsert the chunks not stored -> delete each
+        document's other chunks (found in Chroma) -> records ``done``.
+
+        Args:
+            name: the collection (or a rebuild's staging collection).
+            docs: the documents; at most one per ``doc_id``.
+            embed_model: the model of the vectors; must be the collection's.
+            batch_size: records per Chroma call.
+
+        Returns:
+            What was written, and the documents left out because chunks they expected
+            to find were deleted meanwhile (``vanished``).
 
         Raises:
+            InvalidRequest: two writes of one document.
+            CollectionNotFound: the collection is gone.
+            EmbeddingModelMismatch: the collection was rebuilt with another model.
+            Busy: the collection is being rebuilt or dropped (waited too long).
+        """
+        outcome = WriteOutcome()
+        if not docs:
+            return outcome
+        by_id = {d.record.doc_id: d for d in docs}
+        if len(by_id) != len(docs):
+            raise InvalidRequest("Expected at most one write per document, got repeats.")
+        self._writing()
+        with ExitStack() as stack:
+            stack.enter_context(self.locks.collection(name))
+            for doc_id in sorted(by_id):
+                stack.enter_context(self.locks.document(name, doc_id, shared_held=True))
+            self._check_model(name, embed_model)
+            ready = self._ready(name, list(by_id.values()), outcome)
+            if not ready:
+                return outcome
+            self.put_records(name, [d.record for d in ready])
+            vectors = {i: v for d in ready for i, v in d.vectors.items()}
+            new = [c for d in ready for c in d.chunks if c.id in vectors]
+            self.upsert_chunks(name, new, [vectors[c.id] for c in new], batch_size)
+            keep = {c.id for d in ready for c in d.chunks}
+            owned = self._chunk_ids_by_doc(name, [d.record.doc_id for d in ready])
+            stale = sorted(i for ids in owned.values() for i in ids if i not in keep)
+            self.delete_chunks(name, stale)
+            done = [replace(d.record, state="done") for d in ready]
+            self.put_records(name, done)
+        outcome.written = [r.doc_id for r in done]
+        outcome.chunks_added = len(new)
+        outcome.chunks_removed = len(stale)
+        return outcome
+
+    def _ready(
+        self, name: str, docs: list[DocumentWrite], outcome: WriteOutcome
+    ) -> list[DocumentWrite]:
+        """The documents whose chunks without a vector are stored; the others are reported."""
+        expected = [c.id for d in docs for c in d.chunks if c.id not in d.vectors]
+        stored = self.existing_ids(name, expected)
+        ready = []
+        for doc in docs:
+            gone = [c.id for c in doc.chunks if c.id not in doc.vectors and c.id not in stored]
+            if gone:
+                outcome.vanished[doc.record.doc_id] = gone
+            else:
+                ready.append(doc)
+        return ready
+
+    def delete_document(self, name: str, doc_id: str) -> int:
+        """Remove a document's chunks and its record, under its lock; returns chunks removed.
+
+        Raises:
+            InvalidRequest: ``doc_id`` is not a document id.
+            CollectionNotFound: no such collection (nothing is created).
             DocumentNotFound: no such document in the collection.
         """
-        records = self.get_records(name, [doc_id])
-        ids = self.chunk_ids_of(name, doc_id)
-        if doc_id not in records and not ids:
-            raise DocumentNotFound(f"Document {doc_id!r} is not in collection {name!r}.")
-        self.delete_chunks(name, ids)
-        self.delete_records(name, [doc_id])
-        self._bump(name)
+        validate_doc_id(doc_id)
+        self._chunks(name)
+        with self.locks.document(name, doc_id):
+            records = self.get_records(name, [doc_id])
+            ids = self.chunk_ids_of(name, doc_id)
+            if doc_id not in records and not ids:
+                raise DocumentNotFound(f"Document {doc_id!r} is not in collection {name!r}.")
+            self.delete_chunks(name, ids)
+            self.delete_records(name, [doc_id])
+            self._bump(name)
         return len(ids)
 
+    # -- for derived indexes: change log, cheap counts, id walks, source -> chunk ids ----
 
-def chunk_metadata(
-    *,
-    source: str,
-    doc_id: str,
-    page: int,
-    chunk_index: int,
-    start: int,
-    end: int,
-    doc_hash: str,
-    embed_model: str,
-) -> Metadata:
-    """The metadata every stored chunk carries (see :class:`retrieval.types.Chunk`)."""
-    return {
-        "source": source,
-        "doc_id": doc_id,
-        "page": page,
-        "chunk_index": chunk_index,
-        "start": start,
-        "end": end,
-        "doc_hash": doc_hash,
-        "embed_model": embed_model,
-    }
+    def _changes(self, name: str) -> Any:
+        with _chroma_errors(self.where):
+            return self._client.get_or_create_collection(
+                name + CHANGES_SUFFIX, embedding_function=None, metadata={"docent:kind": "log"}
+            )
+
+    def append_change(self, name: str, ids: Sequence[str]) -> list[str]:
+        """Append change-log entries naming ``ids`` (chunks just written or deleted).
+
+        Returns:
+            The entry ids, so their writer can recognise its own entries.
+        """
+        entries: list[str] = []
+        for start in range(0, len(ids), CHANGE_IDS_PER_ENTRY):
+            at = time.time_ns()
+            entry = f"{at:020d}-{uuid.uuid4().hex[:12]}"
+            part = list(ids[start : start + CHANGE_IDS_PER_ENTRY])
+            with _chroma_errors(self.where):
+                self._changes(name).add(
+                    ids=[entry],
+                    embeddings=[_DUMMY],
+                    metadatas=[{"at": at, "ids": json.dumps(part)}],
+                )
+            entries.append(entry)
+        return entries
+
+    def changes_since(self, name: str, after_ns: int) -> list[ChangeEntry]:
+        """Change-log entries written after ``after_ns`` (writer clock), oldest first."""
+        with _chroma_errors(self.where):
+            got = self._changes(name).get(where={"at": {"$gt": after_ns}}, include=["metadatas"])
+        entries = [
+            ChangeEntry(id=i, at=int(m["at"]), ids=tuple(json.loads(str(m["ids"]))))
+            for i, m in zip(got["ids"], got["metadatas"], strict=True)
+            if m
+        ]
+        return sorted(entries, key=lambda e: (e.at, e.id))
+
+    def trim_changes(self, name: str, before_ns: int) -> None:
+        """Delete change-log entries written before ``before_ns``, and remember that mark."""
+        with _chroma_errors(self.where):
+            log = self._changes(name)
+            log.delete(where={"at": {"$lt": before_ns}})
+            log.upsert(ids=[TRIMMED_ID], embeddings=[_DUMMY], metadatas=[{"before": before_ns}])
+
+    def changes_trimmed_before(self, name: str) -> int:
+        """Entries before this time (ns) may have been trimmed from the log (0: none were)."""
+        with _chroma_errors(self.where):
+            got = self._changes(name).get(ids=[TRIMMED_ID], include=["metadatas"])
+        return int(got["metadatas"][0].get("before", 0)) if got["ids"] else 0
+
+    def drop_changes(self, name: str) -> None:
+        """Delete a collection's change log (with the collection)."""
+        with _chroma_errors(self.where), suppress(chromadb.errors.NotFoundError, ValueError):
+            self._client.delete_collection(name + CHANGES_SUFFIX)
+
+    def collection_id(self, name: str) -> str:
+        """Chroma's id of the collection; a dropped and recreated collection gets a new one."""
+        return str(self._chunks(name).id)
+
+    def chunk_count(self, name: str) -> int:
+        """How many chunks the collection holds (no scan)."""
+        chunks = self._chunks(name)
+        with _chroma_errors(self.where):
+            return int(chunks.count())
+
+    def iter_ids(self, name: str, batch_size: int = 10_000) -> Iterator[str]:
+        """Every chunk id, in pages (no texts, metadata or vectors fetched)."""
+        chunks = self._chunks(name)
+        offset = 0
+        while True:
+            with _chroma_errors(self.where):
+                page = chunks.get(include=[], limit=batch_size, offset=offset)
+            yield from page["ids"]
+            if len(page["ids"]) < batch_size:
+                return
+            offset += batch_size
+
+    def source_chunk_ids(self, name: str, source: str) -> list[str] | None:
+        """The chunk ids of the document at ``source``, from its record (lookups by id).
+
+        None when the record cannot say (no record, or a document being re-ingested): ask
+        Chroma's metadata then.
+        """
+        record = self.get_records(name, [doc_id_for(source)]).get(doc_id_for(source))
+        if record is None or record.source != source:
+            return None
+        if record.state != "done" or not record.version:
+            return None
+        return chunk_ids(record.doc_id, record.version, record.chunk_count)
+
+    def get_with_embeddings(self, name: str, ids: Sequence[str]) -> list[tuple[Chunk, list[float]]]:
+        """The chunks with these ids that exist, each with its vector (lookups by id)."""
+        if not ids:
+            return []
+        chunks = self._chunks(name)
+        with _chroma_errors(self.where):
+            got = chunks.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
+        rows = zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True)
+        return [
+            (Chunk(id=i, text=t or "", metadata=dict(m or {})), [float(x) for x in e])
+            for i, t, m, e in rows
+        ]
+
+
+class Rebuild:
+    """A new index being built beside a collection's old one (see ``begin_rebuild``)."""
+
+    def __init__(self, store: ChunkStore, name: str, embed_model: str, dimension: int) -> None:
+        self.name = name
+        self.staging = name + REBUILD_SUFFIX
+        """The collection to write the new index into."""
+        self._store = store
+        self._lock = ExitStack()
+        self._lock.enter_context(store.locks.collection(name, exclusive=True))
+        try:
+            store._drop(self.staging)
+            store._new_collection(self.staging, embed_model, dimension)
+        except BaseException:
+            self._lock.close()
+            raise
+
+    def commit(self) -> None:
+        """Replace the old index by the new one, and release the collection."""
+        with self._lock:
+            self._store._switch(self.staging, self.name)
+
+    def abandon(self) -> None:
+        """Drop the new index (the old one stays), and release the collection."""
+        with self._lock:
+            self._store._abandon(self.staging)

@@ -30,8 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ingest.reading import InProcessReader  # noqa: E402
+from ingest.runtime import open_runtime  # noqa: E402
 from ingest.service import ingest_paths  # noqa: E402
-from retrieval.embedder import OllamaEmbedder  # noqa: E402
 from retrieval.followup import (  # noqa: E402
     followup_queries,
     looks_like_followup,
@@ -225,42 +225,48 @@ async def main(mode: RetrievalMode, per_paragraph: int, embed_model: str, chunk_
             ollama=OllamaSettings(host=host, embed_model=embed_model),
             chunking=ChunkingSettings(size=chunk_size, overlap=min(32, chunk_size // 4)),
         )
-        store = ChunkStore.ephemeral()
-        embedder = OllamaEmbedder(settings.ollama)
-        with tempfile.TemporaryDirectory() as folder:
-            for source, text in paragraphs.items():
-                (Path(folder) / f"{source}.txt").write_text(text, encoding="utf-8")
-            started = time.perf_counter()
-            report = await ingest_paths(
-                [folder],
-                collection=COLLECTION,
-                settings=settings,
-                store=store,
-                embedder=embedder,
-                reader=InProcessReader(),
-            )
-            ingest_s = time.perf_counter() - started
-        searcher = Searcher(settings, store, embedder)
-        gated = sum(looks_like_followup(t.question) for t in followups)
-        false_positive = sum(looks_like_followup(t.question) for t in switches)
-        print(
-            f"{len(paragraphs)} paragraphs ({report.chunks_added} chunks of {chunk_size} tokens) "
-            f"ingested in {ingest_s:.0f} s; mode={mode}, k={K}; "
-            f"{len(followups)} follow-ups ({gated} detected as such), "
-            f"{len(switches)} topic changes ({false_positive} taken for follow-ups)\n"
-        )
-        print(f"| strategy | follow-ups R@{K} | R@1 | topic changes R@{K} | R@1 |")
-        print("|---|---|---|---|---|")
-        for name, strategy in STRATEGIES.items():
-            followup_k, followup_1 = await recall(searcher, followups, strategy, mode)
-            switch_k, switch_1 = await recall(searcher, switches, strategy, mode)
-            cells = [followup_k, followup_1, switch_k, switch_1]
-            print(f"| {name} | " + " | ".join(f"{cell:.3f}" for cell in cells) + " |")
-        await embedder.aclose()
+        async with open_runtime(
+            settings, store=ChunkStore.ephemeral(), reader=InProcessReader()
+        ) as runtime:
+            with tempfile.TemporaryDirectory() as folder:
+                for source, text in paragraphs.items():
+                    (Path(folder) / f"{source}.txt").write_text(text, encoding="utf-8")
+                started = time.perf_counter()
+                report = await ingest_paths(runtime.ingestor, [folder], collection=COLLECTION)
+                ingest_s = time.perf_counter() - started
+            sets = (len(paragraphs), followups, switches)
+            await measure(runtime.searcher, sets, report.chunks_added, ingest_s, mode, chunk_size)
     finally:
         if process is not None:
             process.terminate()
             process.wait(timeout=15)
+
+
+async def measure(
+    searcher: Searcher,
+    sets: tuple[int, list[Turn], list[Turn]],
+    chunks: int,
+    ingest_s: float,
+    mode: RetrievalMode,
+    chunk_size: int,
+) -> None:
+    """Print recall of each strategy on the follow-up and topic-change sets."""
+    paragraphs, followups, switches = sets
+    gated = sum(looks_like_followup(t.question) for t in followups)
+    false_positive = sum(looks_like_followup(t.question) for t in switches)
+    print(
+        f"{paragraphs} paragraphs ({chunks} chunks of {chunk_size} tokens) "
+        f"ingested in {ingest_s:.0f} s; mode={mode}, k={K}; "
+        f"{len(followups)} follow-ups ({gated} detected as such), "
+        f"{len(switches)} topic changes ({false_positive} taken for follow-ups)\n"
+    )
+    print(f"| strategy | follow-ups R@{K} | R@1 | topic changes R@{K} | R@1 |")
+    print("|---|---|---|---|---|")
+    for name, strategy in STRATEGIES.items():
+        followup_k, followup_1 = await recall(searcher, followups, strategy, mode)
+        switch_k, switch_1 = await recall(searcher, switches, strategy, mode)
+        cells = [followup_k, followup_1, switch_k, switch_1]
+        print(f"| {name} | " + " | ".join(f"{cell:.3f}" for cell in cells) + " |")
 
 
 if __name__ == "__main__":

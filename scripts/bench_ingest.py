@@ -21,6 +21,12 @@ from pathlib import Path
 
 import httpx
 
+from ingest.results import IngestReport
+from ingest.runtime import open_runtime
+from ingest.service import ingest_paths
+from retrieval.settings import Settings
+from retrieval.store import ChunkStore
+
 REPO = Path(__file__).resolve().parents[1]
 SCIFACT = REPO.parent / "shared" / "datasets" / "scifact" / "corpus.jsonl"
 
@@ -54,6 +60,12 @@ async def raw_embed(host: str, model: str, texts: list[str], batch: int) -> floa
         return time.perf_counter() - start
 
 
+async def ingest_with(store: ChunkStore, settings: Settings, corpus: Path) -> IngestReport:
+    """One ``docent ingest`` run of ``corpus``, through the composition root."""
+    async with open_runtime(settings, store=store) as runtime:
+        return await ingest_paths(runtime.ingestor, [corpus])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--docs", type=int, default=500)
@@ -67,10 +79,6 @@ def main() -> None:
         DOCENT_EMBED_MODEL=args.model,
         DOCENT_EMBED_BATCH_SIZE=str(args.batch),
     )
-    from ingest.service import ingest_paths
-    from retrieval.settings import Settings
-    from retrieval.store import ChunkStore
-
     try:
         with tempfile.TemporaryDirectory() as tmp:
             corpus, chroma = Path(tmp) / "corpus", Path(tmp) / "chroma"
@@ -78,9 +86,9 @@ def main() -> None:
             write_corpus(corpus, args.docs)
             os.environ["DOCENT_CHROMA_PATH"] = str(chroma)
             settings = Settings()
-            first = asyncio.run(ingest_paths([corpus], settings=settings))
-            second = asyncio.run(ingest_paths([corpus], settings=settings))
             store = ChunkStore.from_settings(settings.chroma)
+            first = asyncio.run(ingest_with(store, settings, corpus))
+            second = asyncio.run(ingest_with(store, settings, corpus))
             texts = [c.text for c in store.iter_chunks("default")]
             raw = asyncio.run(raw_embed(settings.ollama.base_url, args.model, texts, args.batch))
     finally:

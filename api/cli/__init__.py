@@ -15,6 +15,7 @@ import sys
 import typer
 
 from api.cli.ask import ask_command
+from api.cli.check import check_command
 from api.cli.doctor import doctor_command
 from api.cli.errors import EXIT_UNUSABLE
 from api.cli.evaluate import eval_app
@@ -40,6 +41,7 @@ app.command("doctor")(doctor_command)
 app.command("ingest")(ingest_command)
 app.command("ask")(ask_command)
 app.command("serve")(serve_command)
+app.command("check")(check_command)
 app.add_typer(eval_app, name="eval")
 
 

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 def format_source(source: SourceRef) -> str:
     """``[n] source, p. page (score)`` for the terminal."""
     page = f", p. {source.page}" if source.page else ""
-    return f"[{source.n}] {source.source}{page} (score {source.score:.3f})"
+    ocr = " (OCR)" if source.ocr else ""
+    return f"[{source.n}] {source.source}{page}{ocr} (score {source.score:.3f})"
 
 
 def _print_delta(text: str) -> None:

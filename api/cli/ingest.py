@@ -43,12 +43,18 @@ async def run_ingest(
     workers: int | None,
     progress: Progress,
 ) -> IngestReport:
-    """Ingest ``paths`` with the store and embedder of the composition root."""
+    """Ingest ``paths`` with the ingestor of the composition root."""
     from ingest.runtime import open_runtime
     from ingest.service import ingest_paths
+    from retrieval.settings import get_settings
 
-    async with open_runtime() as runtime:
+    settings = get_settings()
+    if workers is not None:
+        ingest = settings.ingest.model_copy(update={"workers": workers})
+        settings = settings.model_copy(update={"ingest": ingest})
+    async with open_runtime(settings) as runtime:
         return await ingest_paths(
+            runtime.ingestor,
             paths,
             collection=collection,
             glob=glob,
@@ -56,10 +62,6 @@ async def run_ingest(
             reindex=reindex,
             dry_run=dry_run,
             shard=shard,
-            workers=workers,
-            settings=runtime.settings,
-            store=runtime.store,
-            embedder=runtime.embedder,
             progress=progress,
         )
 
@@ -111,13 +113,13 @@ def ingest_command(
         report = asyncio.run(
             run_ingest(
                 paths,
+                workers=workers,
                 collection=collection,
                 glob=glob,
                 sync=sync,
                 reindex=reindex,
                 dry_run=dry_run,
                 shard=shard,
-                workers=workers,
                 progress=progress,
             )
         )

@@ -37,9 +37,24 @@ def serve_command(
     """Serve the native API, the Ollama-compatible facade and the OpenAI-compatible endpoints."""
     import uvicorn
 
+    from retrieval.errors import StoreLocked
+    from retrieval.locks import WriterClaim
     from retrieval.settings import get_settings
 
-    problem = exposure_problem(host, get_settings().api.api_keys, allow_unauthenticated)
+    settings = get_settings()
+    problem = exposure_problem(host, settings.api.api_keys, allow_unauthenticated)
     if problem:
         raise typer.BadParameter(problem, param_hint="--host")
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port)
+    # embedded Chroma serves one process: hold it while serving (see retrieval.locks)
+    claim = None if settings.chroma.is_server else WriterClaim(settings.chroma.path.expanduser())
+    try:
+        if claim is not None:
+            claim.acquire(f"docent serve at http://{host}:{port}")
+    except StoreLocked as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from exc
+    try:
+        uvicorn.run("api.app:create_app", factory=True, host=host, port=port)
+    finally:
+        if claim is not None:
+            claim.release()

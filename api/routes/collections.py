@@ -7,7 +7,7 @@ import asyncio
 from fastapi import APIRouter, Depends, Path
 
 from api.auth import require_api_key
-from api.deps import EmbedderDep, SearcherDep, StoreDep
+from api.deps import EmbedderDep, StoreDep
 from api.schemas import (
     COLLECTION_PATTERN,
     CollectionCreate,
@@ -16,9 +16,7 @@ from api.schemas import (
     CollectionsPublic,
     error_responses,
 )
-from retrieval.errors import CollectionExists, CollectionNotFound
-from retrieval.store import CollectionInfo
-from retrieval.types import Embedder
+from retrieval.store import CollectionInfo, embedding_dimension
 
 router = APIRouter(tags=["collections"], dependencies=[Depends(require_api_key)])
 
@@ -33,14 +31,6 @@ def collection_public(info: CollectionInfo) -> CollectionPublic:
     )
 
 
-async def embedding_dimension(embedder: Embedder) -> int:
-    """The embedder's vector size (from ``/api/show``, else by embedding a probe)."""
-    info = await embedder.info()
-    if info.embedding_length:
-        return info.embedding_length
-    return len(await embedder.embed_query("dimension probe"))
-
-
 @router.get("/v1/collections", responses=error_responses(401, 503))
 async def list_collections(store: StoreDep) -> CollectionsPublic:
     """Every collection, with its embedding model and counts."""
@@ -53,26 +43,15 @@ async def create_collection(
     body: CollectionCreate, store: StoreDep, embedder: EmbedderDep
 ) -> CollectionPublic:
     """Create an empty collection for the configured embedding model."""
-    try:
-        await asyncio.to_thread(store.get_collection, body.name)
-    except CollectionNotFound:
-        pass
-    else:
-        raise CollectionExists(
-            f"Collection {body.name!r} already exists. Upload documents to it, or delete it "
-            "first to start over."
-        )
     dimension = await embedding_dimension(embedder)
-    info = await asyncio.to_thread(store.ensure_collection, body.name, embedder.model, dimension)
+    info = await asyncio.to_thread(store.create_collection, body.name, embedder.model, dimension)
     return collection_public(info)
 
 
 @router.delete("/v1/collections/{name}", responses=error_responses(400, 401, 404, 503))
 async def delete_collection(
-    store: StoreDep, searcher: SearcherDep, name: str = Path(pattern=COLLECTION_PATTERN)
+    store: StoreDep, name: str = Path(pattern=COLLECTION_PATTERN)
 ) -> CollectionDeleted:
-    """Delete a collection with all its chunks and records."""
+    """Delete a collection with all its chunks, records and derived indexes."""
     await asyncio.to_thread(store.delete_collection, name)
-    # its lexical index (cached chunk texts, and the copy persisted beside embedded Chroma)
-    await asyncio.to_thread(searcher.lexical.forget, name)
     return CollectionDeleted(name=name)

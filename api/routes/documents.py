@@ -19,7 +19,8 @@ from api.schemas import (
     UploadPublic,
     error_responses,
 )
-from api.uploads import Upload, safe_filename, upload_limit_message
+from api.uploads import upload_limit_message
+from ingest.uploads import Upload
 from retrieval.settings import Settings
 from retrieval.store import DocumentRecord, doc_id_for
 
@@ -34,25 +35,17 @@ def _too_large(settings: Settings) -> PayloadTooLarge:
 
 
 async def read_uploads(files: list[UploadFile], settings: Settings) -> list[Upload]:
-    """Read the files (bounded by the upload limit) under safe, unique base names."""
+    """Read the files' bytes, bounded by the upload limit (naming is ingest.uploads')."""
     budget = int(settings.api.max_upload_mb * 1024 * 1024)
     uploads: list[Upload] = []
-    seen: set[str] = set()
-    for index, file in enumerate(files, start=1):
+    for file in files:
         parts: list[bytes] = []
         while chunk := await file.read(READ_CHUNK):
             budget -= len(chunk)
             if budget < 0:
                 raise _too_large(settings)
             parts.append(chunk)
-        name = safe_filename(file.filename, index)
-        stem, dot, ext = name.rpartition(".")
-        unique, n = name, 1
-        while unique in seen:
-            n += 1
-            unique = f"{stem}-{n}{dot}{ext}" if dot else f"{name}-{n}"
-        seen.add(unique)
-        uploads.append(Upload(filename=unique, data=b"".join(parts)))
+        uploads.append(Upload(filename=file.filename, data=b"".join(parts)))
     return uploads
 
 
@@ -78,7 +71,7 @@ async def upload_documents(
     metrics: MetricsDep,
 ) -> UploadPublic:
     """Ingest uploaded files (same pipeline as `docent ingest`); one result per file."""
-    # the body's size is bounded while it arrives: api.uploads.UploadLimitMiddleware
+    # the body's size is bounded while it arrives: api.edge.EdgeGuard
     uploads = await read_uploads(files, settings)
     results = await ingest(name, uploads)
     data = [

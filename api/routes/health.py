@@ -51,9 +51,9 @@ async def healthz() -> HealthPublic:
 async def readyz(request: Request, settings: SettingsDep, ollama: OllamaDep) -> JSONResponse:
     """Ollama reachable, both models present, Chroma usable, worker threads free; else 503.
 
-    The checks of ``docent doctor``, plus this process's worker threads. Open to probes without a key, which get the
-    bare status (``checks`` empty); the checks' detail (Ollama's URL, model names) needs
-    a key when keys are configured.
+    The checks of ``docent doctor``, plus this process's worker threads. Open to probes
+    without a key, which get the bare status (``checks`` empty); the checks' detail
+    (Ollama's URL, model names) needs a key when keys are configured.
     """
     workers = await workers_check()
     checks = [workers]

@@ -23,6 +23,7 @@ def hit_public(hit: Hit) -> HitPublic:
         page=hit.page,
         chunk_index=int(index) if isinstance(index, int | float) else None,
         text=hit.text,
+        ocr=hit.metadata.get("ocr") is True,
     )
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -260,6 +260,7 @@ async def test_readiness_detail_needs_a_key(
         "embed_model",
         "chat_model",
         "chroma",
+        "ocr",
         "workers",
     ]
     upstream.down = True
@@ -281,6 +282,14 @@ def _disconnecting(body: bytes, gone: asyncio.Event) -> Callable[[], Awaitable[M
         return {"type": "http.disconnect"}
 
     return receive
+
+
+async def _started(chat: ScriptedChat) -> None:
+    """Return once the chat model has been called."""
+    for _ in range(3000):
+        if chat.history:
+            return
+        await asyncio.sleep(0.01)
 
 
 @pytest.mark.parametrize(
@@ -315,8 +324,8 @@ async def test_a_left_non_streamed_answer_stops_and_frees_its_slot(
     receive = _disconnecting(json.dumps(body).encode(), gone)
     headers = [(b"content-type", b"application/json")]
     call = asyncio.create_task(_call_raw(app, "POST", path, headers, receive))
-    while not chat.history:  # generation has started
-        await asyncio.sleep(0.01)
+    async with asyncio.timeout(30):
+        await _started(chat)
     gone.set()
     status = await call
     assert status == 499
@@ -337,6 +346,8 @@ async def test_readiness_tells_when_worker_threads_are_saturated(
     finally:
         release.set()
         await blocker
+        loop.set_default_executor(ThreadPoolExecutor())
+        executor.shutdown(wait=False)
     assert response.status_code == 503
     failing = [c for c in response.json()["checks"] if not c["ok"]]
     assert [c["name"] for c in failing] == ["workers"]

@@ -8,9 +8,11 @@ import pytest
 
 from ingest.pipeline import Ingestor
 from ingest.reading import InProcessReader
-from ingest.service import ingest_paths, ingest_uploads
+from ingest.service import ingest_paths
 from ingest.sources import Shard, discover
+from ingest.uploads import Upload, ingest_uploads
 from retrieval.errors import EmbeddingModelMismatch, InvalidRequest
+from retrieval.settings import Settings
 from retrieval.store import ChunkStore, doc_id_for
 from tests.fakes import FakeEmbedder
 
@@ -105,13 +107,13 @@ async def test_failures_are_reported_and_the_rest_ingested(memory_ingestor, tmp_
     root = corpus(tmp_path / "docs", n=2)
     (root / "broken.pdf").write_bytes(b"%PDF-1.4\nnot really a pdf")
     (root / "empty.txt").write_bytes(b"")
-    (root / "image.png").write_bytes(b"\x89PNG")
+    (root / "archive.zip").write_bytes(b"PK\x03\x04")
     (root / "latin1.txt").write_bytes("café crème brûlée, déjà vu".encode("latin-1"))
     report = await run(memory_ingestor, root)
     failures = {r.source: r.reason for r in report.failures}
     assert failures == {"broken.pdf": "malformed", "empty.txt": "empty"}
     assert [(r.source, r.reason) for r in report.results if r.status == "skipped"] == [
-        ("image.png", "unsupported_type")
+        ("archive.zip", "unsupported_type")
     ]
     latin = next(r for r in report.results if r.source == "latin1.txt")
     assert latin.status == "ingested"
@@ -215,7 +217,11 @@ async def test_uploads_in_memory_and_on_disk(memory_ingestor, tmp_path):
     saved.write_text("Saved upload text.")
     report = await ingest_uploads(
         memory_ingestor,
-        [("dir/../notes.txt", b"In-memory upload."), ("report.md", saved), ("x.exe", b"MZ")],
+        [
+            Upload("dir/../notes.txt", b"In-memory upload."),
+            Upload("report.md", saved),
+            Upload("x.exe", b"MZ"),
+        ],
         collection="uploads",
     )
     assert {r.source: r.status for r in report.results} == {
@@ -225,12 +231,20 @@ async def test_uploads_in_memory_and_on_disk(memory_ingestor, tmp_path):
     }
     assert report.failures[0].reason == "unsupported_type"
     again = await ingest_uploads(
-        memory_ingestor, [("notes.txt", b"In-memory upload.")], collection="uploads"
+        memory_ingestor, [Upload("notes.txt", b"In-memory upload.")], collection="uploads"
     )
     assert again.count("unchanged") == 1
     assert again.embedding_calls == 0
-    with pytest.raises(InvalidRequest, match="twice"):
-        await ingest_uploads(memory_ingestor, [("a.txt", b"1"), ("b/a.txt", b"2")])
+
+
+async def test_uploads_with_one_name_are_all_kept_under_numbered_names(memory_ingestor):
+    report = await ingest_uploads(
+        memory_ingestor,
+        [Upload("a.txt", b"first"), Upload("b/a.txt", b"second"), Upload("c\\a.txt", b"third")],
+    )
+    assert sorted(r.source for r in report.results) == ["a-2.txt", "a-3.txt", "a.txt"]
+    texts = {c.metadata["source"]: c.text for c in memory_ingestor.store.iter_chunks("default")}
+    assert texts == {"a.txt": "first", "a-2.txt": "second", "a-3.txt": "third"}
 
 
 def test_shards_partition_the_files(tmp_path):
@@ -259,7 +273,12 @@ def test_glob_and_hidden_files(tmp_path):
 
 async def test_reindex_with_shard_is_refused(tmp_path, fake_embedder):
     with pytest.raises(InvalidRequest, match="--reindex"):
-        await ingest_paths([tmp_path], reindex=True, shard="1/2", embedder=fake_embedder)
+        await ingest_paths(
+            Ingestor(ChunkStore.ephemeral(), fake_embedder, Settings(), reader=InProcessReader()),
+            [tmp_path],
+            reindex=True,
+            shard="1/2",
+        )
 
 
 async def test_pipeline_on_both_chroma_modes(

@@ -31,7 +31,8 @@ def test_all_checks_pass(ollama_host, embed_model, chat_model, tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert [line.split()[0] for line in lines] == ["ok"] * 4
+    assert [line.split()[0] for line in lines] == ["ok"] * 5
+    assert "ocr: RapidOCR, up to 30 pages a file" in result.stdout
     assert f"embedding model: {embed_model}" in result.stdout
     assert f"chat model: {chat_model}" in result.stdout
 

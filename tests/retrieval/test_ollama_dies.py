@@ -47,12 +47,14 @@ async def dying_host() -> AsyncIterator[str]:
 async def test_a_broken_stream_is_ollama_unavailable(dying_host: str) -> None:
     chat = OllamaChat(OllamaSettings(host=dying_host, chat_model="dying"))
     received: list[object] = []
+
+    async def read() -> None:
+        async for item in chat.stream([ChatMessage(role="user", content="hi")], ChatOptions()):
+            received.append(item)
+
     try:
         with pytest.raises(OllamaUnavailable) as raised:
-            async for item in chat.stream(
-                [ChatMessage(role="user", content="hi")], ChatOptions(num_ctx=512)
-            ):
-                received.append(item)
+            await read()
     finally:
         await chat.aclose()
     assert len(received) == 1  # the first delta arrived before the connection broke

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import httpx
@@ -58,12 +59,25 @@ async def test_create_with_bad_name_is_422(client: httpx.AsyncClient) -> None:
 async def test_delete_drops_the_lexical_index(
     client: httpx.AsyncClient, services: Services, tmp_path: Path
 ) -> None:
+    # the route only asks the store; the store tells its derived indexes
     services.searcher.lexical = LexicalIndexes(services.store, tmp_path / "lexical")
+    services.store.subscribe(services.searcher.lexical)
+    folder = services.searcher.lexical.folder
+    assert folder is not None
     searched = await client.post(
         "/v1/search", json={"query": "warranty", "collection": COLLECTION, "mode": "lexical"}
     )
     assert searched.status_code == 200
-    assert (tmp_path / "lexical" / COLLECTION).is_dir()
+    assert (folder / COLLECTION).is_dir()
     deleted = await client.delete(f"/v1/collections/{COLLECTION}")
     assert deleted.status_code == 200
-    assert not (tmp_path / "lexical" / COLLECTION).exists()
+    assert not (folder / COLLECTION).exists()
+
+
+async def test_concurrent_creates_of_one_name_make_one_collection(
+    client: httpx.AsyncClient,
+) -> None:
+    answers = await asyncio.gather(
+        *(client.post("/v1/collections", json={"name": "racing"}) for _ in range(6))
+    )
+    assert sorted(a.status_code for a in answers) == [201] + [409] * 5

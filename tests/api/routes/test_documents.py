@@ -159,3 +159,40 @@ async def test_upload_content_length_over_limit_reads_nothing(client: httpx.Asyn
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
     assert pulled == 0
+
+
+async def test_delete_in_an_unknown_collection_is_404_and_creates_nothing(
+    client: httpx.AsyncClient, services
+) -> None:
+    # item 13: the 404 used to leave an empty "ghost--docs" bookkeeping collection behind
+    response = await client.delete("/v1/collections/ghost/documents/0123456789abcdef")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "collection_not_found"
+    raw_names = {c.name for c in services.store._client.list_collections()}
+    assert not any(name.startswith("ghost") for name in raw_names)
+
+
+@pytest.mark.parametrize(
+    "doc_id", ["nope", "0123456789ABCDEF", "g0123456789abcde", "a" * 65, "x" * 300]
+)
+async def test_delete_with_a_malformed_document_id_is_400(
+    client: httpx.AsyncClient, doc_id: str
+) -> None:
+    response = await client.delete(f"/v1/collections/{COLLECTION}/documents/{doc_id}")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request"
+    assert error["message"].startswith("Expected a document id of lowercase hex digits (16,")
+
+
+async def test_repeated_names_in_one_upload_are_numbered(client: httpx.AsyncClient) -> None:
+    files = [
+        ("files", ("a/notes.txt", b"Notes from folder a.", "text/plain")),
+        ("files", ("b/notes.txt", b"Notes from folder b.", "text/plain")),
+    ]
+    response = await client.post(f"/v1/collections/{COLLECTION}/documents", files=files)
+    upload = UploadPublic.model_validate(response.json())
+    assert [(r.filename, r.status) for r in upload.data] == [
+        ("notes-2.txt", "ingested"),
+        ("notes.txt", "ingested"),
+    ]

@@ -23,6 +23,7 @@ async def test_readyz_ready(client: httpx.AsyncClient) -> None:
         "embed_model",
         "chat_model",
         "chroma",
+        "ocr",
         "workers",
     ]
 
@@ -45,5 +46,10 @@ async def test_readyz_ollama_down_is_503(client: httpx.AsyncClient, upstream: Fa
     assert response.status_code == 503
     ready = ReadinessPublic.model_validate(response.json())
     assert ready.status == "not_ready"
-    assert {c.name: c.ok for c in ready.checks} == {"ollama": False, "chroma": True, "workers": True}
+    assert {c.name: c.ok for c in ready.checks} == {
+        "ollama": False,
+        "chroma": True,
+        "ocr": True,
+        "workers": True,
+    }
     assert "ollama serve" in ready.checks[0].message

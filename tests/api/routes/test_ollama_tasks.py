@@ -9,8 +9,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import COLLECTION, QUESTION
-from tests.fakes import FakeEmbedder
-from tests.fakes import EVAL_NS_PER_WORD, PROMPT_EVAL_NS_PER_MESSAGE, ScriptedChat
+from tests.fakes import EVAL_NS_PER_WORD, PROMPT_EVAL_NS_PER_MESSAGE, FakeEmbedder, ScriptedChat
 
 MODEL = f"docent/{COLLECTION}"
 TITLE_TASK = (

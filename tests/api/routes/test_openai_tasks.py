@@ -6,8 +6,7 @@ import httpx
 
 from tests.api.conftest import COLLECTION, QUESTION
 from tests.api.routes.test_ollama_tasks import TITLE_TASK
-from tests.fakes import FakeEmbedder
-from tests.fakes import ScriptedChat
+from tests.fakes import FakeEmbedder, ScriptedChat
 
 MODEL = f"docent/{COLLECTION}"
 

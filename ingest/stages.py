@@ -1,0 +1,303 @@
+"""The three stages of an ingest run, which run at once: read -> embed (in waves) -> write.
+
+Each stage is a small object over the run's shared :class:`RunContext`; the pipeline
+(:mod:`ingest.pipeline`) connects them with bounded queues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+from ingest.chunking import ChunkingPlan, chunk_version, content_hash
+from ingest.documents import PreparedDoc, load_bytes, prepare_document
+from ingest.reading import ReadOutcome
+from ingest.results import FileFailure, FileResult, IngestReport
+from ingest.sources import SourceFile
+from retrieval.errors import OllamaFailed
+from retrieval.settings import Settings
+from retrieval.store import ChunkStore, DocumentRecord, WriteOutcome, doc_id_for
+from retrieval.types import Embedder
+
+T = TypeVar("T")
+RECORD_LOOKUP_BATCH = 500
+WAVE_WAIT_SECONDS = 0.2
+
+Docs = asyncio.Queue[PreparedDoc | None]
+Waves = asyncio.Queue[list[PreparedDoc] | None]
+
+
+class FileReader(Protocol):
+    """Reads and splits one file (see ``IsolatedReader`` and ``InProcessReader``)."""
+
+    def read(self, name: str, data: bytes, plan: ChunkingPlan) -> ReadOutcome: ...
+
+    def close(self) -> None: ...
+
+
+class Progress:
+    """Callbacks of a run; the default does nothing. The CLI renders them."""
+
+    def started(self, files: int) -> None:
+        """The run knows how many files it has."""
+
+    def file_done(self, result: FileResult) -> None:
+        """A file is finished (any status)."""
+
+    def embedded(self, chunks: int) -> None:
+        """``chunks`` more chunks were embedded."""
+
+
+def path_of(file: SourceFile) -> str:
+    return str(file.path) if file.path is not None else file.source
+
+
+@dataclass
+class RunContext:
+    """What the stages of one run share."""
+
+    store: ChunkStore
+    embedder: Embedder
+    reader: FileReader
+    settings: Settings
+    progress: Progress
+    report: IngestReport
+    plan: ChunkingPlan
+    target: str
+    """The collection written: the run's own, or its rebuild's staging collection."""
+    exists: bool
+    """Whether ``target`` may hold records already (else lookups are skipped)."""
+    dry_run: bool
+
+    def finish(self, result: FileResult) -> None:
+        self.report.results.append(result)
+        self.progress.file_done(result)
+
+    def failed(self, file: SourceFile, exc: FileFailure) -> None:
+        self.finish(
+            FileResult(
+                file.source, "failed", reason=exc.reason, message=exc.message, path=path_of(file)
+            )
+        )
+
+
+async def first_error(*aws: Awaitable[None]) -> None:
+    """Run ``aws`` together; on the first failure cancel the rest and raise it."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        done, _pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            if task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+def _batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class ReadStage:
+    """Stage 1: look up records, load each file, skip the unchanged, read and split the rest."""
+
+    def __init__(self, run: RunContext) -> None:
+        self.run = run
+
+    async def __call__(self, files: Sequence[SourceFile], out: Docs) -> None:
+        records, complete = await self._lookup(files)
+        pending = iter(files)
+
+        async def worker() -> None:
+            for file in pending:
+                doc_id = doc_id_for(file.source)
+                doc = await self._prepare(file, records.get(doc_id), doc_id in complete)
+                if doc is not None:
+                    await out.put(doc)
+
+        try:
+            await first_error(*(worker() for _ in range(max(1, self.run.settings.ingest.workers))))
+        finally:
+            await out.put(None)
+
+    async def _lookup(
+        self, files: Sequence[SourceFile]
+    ) -> tuple[dict[str, DocumentRecord], set[str]]:
+        """The files' records, and which ``done`` ones have all their chunks stored."""
+        run = self.run
+        if not run.exists:
+            return {}, set()
+        records: dict[str, DocumentRecord] = {}
+        complete: set[str] = set()
+        for part in _batches([doc_id_for(f.source) for f in files], RECORD_LOOKUP_BATCH):
+            found = await asyncio.to_thread(run.store.get_records, run.target, part)
+            done = [r for r in found.values() if r.state == "done"]
+            complete |= await asyncio.to_thread(run.store.complete, run.target, done)
+            records.update(found)
+        return records, complete
+
+    async def _prepare(
+        self, file: SourceFile, previous: DocumentRecord | None, complete: bool
+    ) -> PreparedDoc | None:
+        """Load, skip if unchanged, else read and split; None when the file is finished."""
+        run = self.run
+        try:
+            data = await asyncio.to_thread(load_bytes, file, run.settings.ingest.max_file_mb)
+        except FileFailure as exc:
+            run.failed(file, exc)
+            return None
+        digest = content_hash(data)
+        version = chunk_version(digest, run.plan)
+        same = previous is not None and previous.version == version
+        if same and complete and previous is not None:
+            run.finish(
+                FileResult(file.source, "unchanged", previous.chunk_count, path=path_of(file))
+            )
+            return None
+        if run.dry_run:
+            run.finish(FileResult(file.source, "planned", path=path_of(file)))
+            return None
+        try:
+            outcome = await asyncio.to_thread(run.reader.read, file.source, data, run.plan)
+        except FileFailure as exc:
+            run.failed(file, exc)
+            return None
+        doc = prepare_document(file, digest, version, outcome, run.embedder.model)
+        if same:  # an interrupted or damaged write of this version: keep what is stored
+            ids = [c.id for c in doc.chunks]
+            doc.present = await asyncio.to_thread(run.store.existing_ids, run.target, ids)
+        return doc
+
+
+class EmbedStage:
+    """Stage 2: embed documents in waves that fill full batches on every Ollama host."""
+
+    def __init__(self, run: RunContext) -> None:
+        self.run = run
+        self.wave_size = run.settings.ollama.embed_wave_size
+
+    async def __call__(self, inbox: Docs, out: Waves) -> None:
+        try:
+            closed = False
+            while not closed:
+                wave, closed = await self._next_wave(inbox)
+                if wave:
+                    await out.put(await self.embed_wave(wave))
+        finally:
+            await out.put(None)
+
+    async def _next_wave(self, inbox: Docs) -> tuple[list[PreparedDoc], bool]:
+        """Documents for one wave (waiting briefly to fill it), and whether the inbox closed."""
+        first = await inbox.get()
+        if first is None:
+            return [], True
+        wave, size = [first], len(first.missing)
+        deadline = time.monotonic() + WAVE_WAIT_SECONDS
+        while size < self.wave_size:
+            timeout = deadline - time.monotonic()
+            if timeout <= 0:
+                break
+            try:
+                item = await asyncio.wait_for(inbox.get(), timeout)
+            except TimeoutError:
+                break
+            if item is None:
+                return wave, True
+            wave.append(item)
+            size += len(item.missing)
+        return wave, False
+
+    async def embed_wave(self, wave: list[PreparedDoc]) -> list[PreparedDoc]:
+        """Embed a wave; the documents that get an Ollama error fail, the rest go on.
+
+        On an error the wave is embedded again one document at a time, to find which
+        files Ollama refuses; a wave of one document simply fails that file.
+        """
+        try:
+            await self._embed(wave)
+        except OllamaFailed as exc:
+            if len(wave) > 1:
+                return [d for doc in wave for d in await self.embed_wave([doc])]
+            message = f"the embedding model refused it: {exc.message}"
+            self.run.failed(wave[0].file, FileFailure("embedding_failed", message))
+            return []
+        return wave
+
+    async def _embed(self, wave: list[PreparedDoc]) -> None:
+        chunks = [c for doc in wave for c in doc.missing]
+        vectors = await self.run.embedder.embed_documents([c.text for c in chunks])
+        by_id = dict(zip((c.id for c in chunks), vectors, strict=True))
+        for doc in wave:
+            doc.vectors = {c.id: by_id[c.id] for c in doc.missing}
+        self.run.progress.embedded(len(chunks))
+
+
+class WriteStage:
+    """Stage 3: write each wave through the store's protocol (locked per document)."""
+
+    def __init__(self, run: RunContext, embedding: EmbedStage) -> None:
+        self.run = run
+        self.embedding = embedding
+
+    async def __call__(self, inbox: Waves) -> None:
+        while (wave := await inbox.get()) is not None:
+            if wave:
+                await self._write_wave(wave)
+
+    async def _write_wave(self, wave: list[PreparedDoc]) -> None:
+        """Write; what a concurrent delete removed meanwhile is embedded again and written."""
+        outcome = await self._write(wave)
+        if outcome.vanished:
+            again = [d for d in wave if d.record.doc_id in outcome.vanished]
+            for doc in again:
+                doc.present -= set(outcome.vanished[doc.record.doc_id])
+            await self._write(await self.embedding.embed_wave(again))
+
+    async def _write(self, wave: list[PreparedDoc]) -> WriteOutcome:
+        run = self.run
+        outcome = await asyncio.to_thread(
+            run.store.write_documents,
+            run.target,
+            [doc.to_write() for doc in wave],
+            embed_model=run.embedder.model,
+            batch_size=run.settings.chroma.write_batch_size,
+        )
+        run.report.chunks_added += outcome.chunks_added
+        run.report.chunks_removed += outcome.chunks_removed
+        written = set(outcome.written)
+        for doc in wave:
+            if doc.record.doc_id in written:
+                run.finish(
+                    FileResult(
+                        doc.file.source,
+                        "ingested",
+                        len(doc.chunks),
+                        path=path_of(doc.file),
+                        notes=doc.notes,
+                    )
+                )
+        return outcome
+
+
+async def run_stages(run: RunContext, files: Sequence[SourceFile]) -> None:
+    """Read, embed and write ``files``, the three stages at once."""
+    docs: Docs = asyncio.Queue(maxsize=4 * run.settings.ingest.workers)
+    waves: Waves = asyncio.Queue(maxsize=1)
+    embedding = EmbedStage(run)
+    await first_error(
+        ReadStage(run)(files, docs), embedding(docs, waves), WriteStage(run, embedding)(waves)
+    )
+
+
+def on_disk(root: str, source: str) -> bool:
+    return (Path(root) / source).is_file()
