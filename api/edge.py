@@ -12,7 +12,9 @@
    ``OLLAMA_ORIGINS``.
 3. **Key**: a route that needs a key (it depends on :func:`api.auth.require_api_key`)
    without an accepted one gets 401 before a byte of its body is read.
-4. **Uploads at once**: more than ``DOCENT_MAX_UPLOADS`` uploads in flight get 503 ``busy``.
+4. **Uploads at once**: at most ``DOCENT_MAX_UPLOADS`` uploads are read and ingested at
+   once; up to ``DOCENT_MAX_QUEUED_UPLOADS`` more wait their turn with their bodies
+   unread; beyond that, 503 ``busy``.
 5. **Body size and pace**: a body over its cap (``DOCENT_MAX_UPLOAD_MB`` for uploads,
    ``DOCENT_MAX_BODY_KB`` for everything else) gets 413, declared or counted as it
    arrives; a body not complete within ``DOCENT_BODY_TIMEOUT_S`` gets 408.
@@ -131,6 +133,8 @@ class EdgeGuard:
         self.settings = settings
         self.routes = routes
         self.uploads = 0
+        self.waiting_uploads = 0
+        self._upload_slots: asyncio.Semaphore | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -154,11 +158,23 @@ class EdgeGuard:
         if not upload:
             await self.app(scope, self._bounded(receive, limit, upload), send)
             return
+        slots = self._slots()
+        self.waiting_uploads += 1
+        try:
+            await slots.acquire()
+        finally:
+            self.waiting_uploads -= 1
         self.uploads += 1
         try:
             await self.app(scope, self._bounded(receive, limit, upload), send)
         finally:
             self.uploads -= 1
+            slots.release()
+
+    def _slots(self) -> asyncio.Semaphore:
+        if self._upload_slots is None:
+            self._upload_slots = asyncio.Semaphore(self.settings.max_concurrent_uploads)
+        return self._upload_slots
 
     def _refusal(self, scope: Scope, headers: Headers, upload: bool) -> DocentError | None:
         """The error refusing this request before its body is read, else None."""
@@ -177,10 +193,13 @@ class EdgeGuard:
                 check_api_key(headers.get("authorization"), self.settings.api_keys)
             except Unauthorized as refused:
                 return refused
-        if upload and self.uploads >= self.settings.max_concurrent_uploads:
+        full = self.uploads >= self.settings.max_concurrent_uploads
+        if upload and full and self.waiting_uploads >= self.settings.max_queued_uploads:
             return Busy(
-                f"Docent is busy: {self.uploads} uploads are being ingested (limit "
-                f"DOCENT_MAX_UPLOADS={self.settings.max_concurrent_uploads}). Retry in a moment."
+                f"Docent is busy: {self.uploads} uploads are being ingested and "
+                f"{self.waiting_uploads} are waiting (limits DOCENT_MAX_UPLOADS="
+                f"{self.settings.max_concurrent_uploads}, DOCENT_MAX_QUEUED_UPLOADS="
+                f"{self.settings.max_queued_uploads}). Retry in a moment."
             )
         return None
 

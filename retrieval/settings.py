@@ -343,7 +343,13 @@ class ApiSettings(_Section):
         default=4,
         ge=1,
         validation_alias=AliasChoices("DOCENT_MAX_UPLOADS", "max_concurrent_uploads"),
-        description="Upload requests handled at once; more are refused as busy (503).",
+        description="Upload requests handled at once; more wait (see max_queued_uploads).",
+    )
+    max_queued_uploads: int = Field(
+        default=64,
+        ge=0,
+        validation_alias=AliasChoices("DOCENT_MAX_QUEUED_UPLOADS", "max_queued_uploads"),
+        description="Uploads waiting for their turn (bodies unread); beyond this, 503 busy.",
     )
     max_concurrent_generations: int = Field(
         default=2,

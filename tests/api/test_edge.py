@@ -213,7 +213,7 @@ async def test_a_trickled_body_times_out(services: Services) -> None:
     assert "DOCENT_BODY_TIMEOUT_S" in body["error"]["message"]
 
 
-@pytest.mark.parametrize("api_settings", [{"max_concurrent_uploads": 1}])
+@pytest.mark.parametrize("api_settings", [{"max_concurrent_uploads": 1, "max_queued_uploads": 0}])
 async def test_concurrent_uploads_are_capped(services: Services) -> None:
     app = create_app(services=services)
     path = f"/v1/collections/{COLLECTION}/documents"
@@ -352,3 +352,23 @@ async def test_readiness_tells_when_worker_threads_are_saturated(
     failing = [c for c in response.json()["checks"] if not c["ok"]]
     assert [c["name"] for c in failing] == ["workers"]
     assert (await client.get("/readyz")).status_code == 200
+
+
+@pytest.mark.parametrize("api_settings", [{"max_concurrent_uploads": 1, "max_queued_uploads": 1}])
+async def test_an_upload_over_the_cap_waits_its_turn_unread(services: Services) -> None:
+    app = create_app(services=services)
+    path = f"/v1/collections/{COLLECTION}/documents"
+    headers = [(b"content-type", b"multipart/form-data; boundary=xyz")]
+    stalled, _ = _recording([b"--xyz\r\n"], ends=False)
+    first = asyncio.create_task(_call(app, "POST", path, headers, stalled))
+    await asyncio.sleep(0.1)
+    waiting, calls = _recording([b"--xyz--\r\n"])
+    second = asyncio.create_task(_call(app, "POST", path, headers, waiting))
+    await asyncio.sleep(0.1)
+    assert calls[0] == 0  # queued: its body is not read yet
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    status, _ = await second
+    assert calls[0] >= 1
+    assert status != 503
