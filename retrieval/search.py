@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import math
 import threading
 import weakref
 from collections import Counter
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from retrieval.errors import InvalidRequest
 from retrieval.filters import MetadataFilter
@@ -35,6 +35,8 @@ DENSE_SCORE_KEY = "score_dense"
 SOURCE_KEY = "source"
 MODES: tuple[RetrievalMode, ...] = ("dense", "lexical", "hybrid")
 MAX_K = 1000
+MMR_MAX_K = 100
+"""Largest ``k`` with MMR: its candidates (``candidate_count(k)``, 400) bound its work."""
 MMR_LAMBDA = 0.7
 """Weight of relevance against novelty in MMR (1.0 = plain ranking)."""
 
@@ -94,31 +96,40 @@ def mmr_rerank(
     Relevance is the rank-normalised score; redundancy is the cosine between the chunks'
     term-count vectors, so near-duplicate chunks (overlapping windows, repeated
     boilerplate) give way to different ones. Scores stay as they were; only order changes.
+
+    Each chunk's redundancy (its largest cosine to a chosen chunk) is kept up to date
+    with one matrix-vector product per pick: ``O(k * n * vocabulary)`` array work for
+    ``n`` candidates, instead of ``k^2 * n`` Python cosines.
     """
     if len(hits) <= 1:
         return list(hits[:k])
-    vectors = [Counter(analyzer.terms(hit.text)) for hit in hits]
-    relevance = [1.0 - i / len(hits) for i in range(len(hits))]
+    unit = _unit_term_matrix([Counter(analyzer.terms(hit.text)) for hit in hits])
+    n = len(hits)
+    relevance = 1.0 - np.arange(n, dtype=np.float64) / n
+    redundancy = np.zeros(n, dtype=np.float64)
+    available = np.ones(n, dtype=bool)
     chosen: list[int] = []
-    remaining = list(range(len(hits)))
-    while remaining and len(chosen) < k:
-
-        def gain(i: int) -> float:
-            redundancy = max((_cosine(vectors[i], vectors[j]) for j in chosen), default=0.0)
-            return weight * relevance[i] - (1.0 - weight) * redundancy
-
-        best = max(remaining, key=gain)
+    while len(chosen) < min(k, n):
+        gain = weight * relevance - (1.0 - weight) * redundancy
+        best = int(np.argmax(np.where(available, gain, -np.inf)))  # first of equals wins
         chosen.append(best)
-        remaining.remove(best)
+        available[best] = False
+        redundancy = np.maximum(redundancy, unit @ unit[best])
     return [hits[i] for i in chosen]
 
 
-def _cosine(a: Counter[str], b: Counter[str]) -> float:
-    if not a or not b:
-        return 0.0
-    dot = sum(count * b[term] for term, count in a.items() if term in b)
-    norm = math.sqrt(sum(v * v for v in a.values())) * math.sqrt(sum(v * v for v in b.values()))
-    return dot / norm
+def _unit_term_matrix(vectors: Sequence[Counter[str]]) -> npt.NDArray[np.float64]:
+    """Rows of term counts over the candidates' vocabulary, scaled to unit length."""
+    vocabulary: dict[str, int] = {}
+    for vector in vectors:
+        for term in vector:
+            vocabulary.setdefault(term, len(vocabulary))
+    matrix = np.zeros((len(vectors), max(len(vocabulary), 1)), dtype=np.float64)
+    for row, vector in enumerate(vectors):
+        for term, count in vector.items():
+            matrix[row, vocabulary[term]] = count
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms == 0.0, 1.0, norms)
 
 
 class Searcher:
@@ -165,6 +176,11 @@ class Searcher:
         k = self._settings.retrieval.k if request.k is None else request.k
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
             raise InvalidRequest(f"Expected k between 1 and {MAX_K}, got {k!r}.")
+        if request.mmr and k > MMR_MAX_K:
+            raise InvalidRequest(
+                f"Expected k at most {MMR_MAX_K} with mmr (diversifying costs grow with k), "
+                f"got {k}. Ask for fewer hits, or search without mmr."
+            )
         mode = request.mode or self._settings.retrieval.mode
         if mode not in MODES:
             raise InvalidRequest(f"Expected mode to be one of {', '.join(MODES)}, got {mode!r}.")
