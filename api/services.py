@@ -12,7 +12,7 @@ from functools import cached_property
 
 import httpx
 
-from api.limiter import GenerationLimiter
+from api.limiter import GenerationLimiter, search_limiter
 from api.metrics import Metrics
 from api.uploads import PipelineIngestor, UploadIngestor
 from ingest.runtime import Runtime
@@ -34,12 +34,14 @@ class Services:
         metrics: the app's Prometheus metrics.
         upload_ingestor: the upload entry of the pipeline (default: over the runtime's
             ingestor, built on the first upload).
+        searches: bounds concurrent ``/v1/search`` requests, with a queue.
     """
 
     runtime: Runtime
     limiter: GenerationLimiter
     metrics: Metrics
     upload_ingestor: UploadIngestor | None = field(default=None)
+    searches: GenerationLimiter = field(default_factory=lambda: search_limiter(4, 64))
 
     @classmethod
     def from_runtime(
@@ -52,7 +54,8 @@ class Services:
             embedding_calls=lambda: int(getattr(runtime.embedder, "calls", 0)),
             generations=lambda: (limiter.active, limiter.waiting),
         )
-        return cls(runtime, limiter, metrics, upload_ingestor)
+        searches = search_limiter(api.max_concurrent_searches, api.max_queued_searches)
+        return cls(runtime, limiter, metrics, upload_ingestor, searches)
 
     @property
     def settings(self) -> Settings:

@@ -351,6 +351,18 @@ class ApiSettings(_Section):
         validation_alias=AliasChoices("DOCENT_MAX_QUEUED_UPLOADS", "max_queued_uploads"),
         description="Uploads waiting for their turn (bodies unread); beyond this, 503 busy.",
     )
+    max_concurrent_searches: int = Field(
+        default=4,
+        ge=1,
+        validation_alias=AliasChoices("DOCENT_MAX_SEARCHES", "max_concurrent_searches"),
+        description="/v1/search requests run at once; more wait (max_queued_searches).",
+    )
+    max_queued_searches: int = Field(
+        default=64,
+        ge=0,
+        validation_alias=AliasChoices("DOCENT_MAX_QUEUED_SEARCHES", "max_queued_searches"),
+        description="Searches waiting for their turn; beyond this the API answers 503.",
+    )
     max_concurrent_generations: int = Field(
         default=2,
         ge=1,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from api.auth import require_api_key
-from api.deps import SearcherDep
+from api.deps import SearcherDep, ServicesDep
 from api.schemas import HitPublic, HitsPublic, SearchCreate, error_responses
 from retrieval.search import SearchRequest
 from retrieval.types import Hit
@@ -28,16 +28,24 @@ def hit_public(hit: Hit) -> HitPublic:
 
 
 @router.post("/v1/search", responses=error_responses(400, 401, 404, 409, 422, 502, 503))
-async def search(body: SearchCreate, searcher: SearcherDep) -> HitsPublic:
-    """The best-ranked chunks for a query, with scores, source, page and text."""
-    hits = await searcher.search(
-        SearchRequest(
-            query=body.query,
-            collection=body.collection,
-            k=body.k,
-            mode=body.mode,
-            filters=body.filters,
-            mmr=body.mmr,
+async def search(body: SearchCreate, searcher: SearcherDep, services: ServicesDep) -> HitsPublic:
+    """The best-ranked chunks for a query, with scores, source, page and text.
+
+    At most ``DOCENT_MAX_SEARCHES`` run at once; more wait, up to
+    ``DOCENT_MAX_QUEUED_SEARCHES``, then 503 ``busy``.
+    """
+    slot = await services.searches.acquire()
+    try:
+        hits = await searcher.search(
+            SearchRequest(
+                query=body.query,
+                collection=body.collection,
+                k=body.k,
+                mode=body.mode,
+                filters=body.filters,
+                mmr=body.mmr,
+            )
         )
-    )
+    finally:
+        slot.release()
     return HitsPublic(data=[hit_public(hit) for hit in hits], count=len(hits))

@@ -372,3 +372,21 @@ async def test_an_upload_over_the_cap_waits_its_turn_unread(services: Services) 
     status, _ = await second
     assert calls[0] >= 1
     assert status != 503
+
+
+@pytest.mark.parametrize(
+    "api_settings", [{"max_concurrent_searches": 1, "max_queued_searches": 0}]
+)
+async def test_concurrent_searches_are_bounded(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    held = await services.searches.acquire()  # one search running
+    body = {"collection": COLLECTION, "query": QUESTION}
+    try:
+        refused = await client.post("/v1/search", json=body)
+    finally:
+        held.release()
+    assert refused.status_code == 503
+    assert "DOCENT_MAX_SEARCHES" in refused.json()["error"]["message"]
+    assert (await client.post("/v1/search", json=body)).status_code == 200
+    assert services.searches.active == 0
