@@ -208,7 +208,8 @@ class EdgeGuard:
         for route in self.routes:
             if not isinstance(route, APIRoute) or not route.path_regex.match(path):
                 continue
-            if method in route.methods or (method == "HEAD" and "GET" in route.methods):
+            methods = route.methods or set()
+            if method in methods or (method == "HEAD" and "GET" in methods):
                 return needs_key(route)
         return False
 

@@ -374,9 +374,7 @@ async def test_an_upload_over_the_cap_waits_its_turn_unread(services: Services) 
     assert status != 503
 
 
-@pytest.mark.parametrize(
-    "api_settings", [{"max_concurrent_searches": 1, "max_queued_searches": 0}]
-)
+@pytest.mark.parametrize("api_settings", [{"max_concurrent_searches": 1, "max_queued_searches": 0}])
 async def test_concurrent_searches_are_bounded(
     client: httpx.AsyncClient, services: Services
 ) -> None:
