@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -30,6 +31,11 @@ WAVE_WAIT_SECONDS = 0.2
 
 Docs = asyncio.Queue[PreparedDoc | None]
 Waves = asyncio.Queue[list[PreparedDoc] | None]
+
+
+READ_THREADS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="docent-read")
+"""Where file reads wait for a reader worker (up to the per-file timeout): their own
+threads, so slow files never hold the default pool that every store call shares."""
 
 
 class FileReader(Protocol):
@@ -168,7 +174,9 @@ class ReadStage:
             run.finish(FileResult(file.source, "planned", path=path_of(file)))
             return None
         try:
-            outcome = await asyncio.to_thread(run.reader.read, file.source, data, run.plan)
+            outcome = await asyncio.get_running_loop().run_in_executor(
+                READ_THREADS, run.reader.read, file.source, data, run.plan
+            )
         except FileFailure as exc:
             run.failed(file, exc)
             return None
