@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from api.auth import check_api_key
 from api.deps import OllamaDep, SettingsDep
 from api.schemas import HealthPublic, ReadinessCheck, ReadinessPublic
-from retrieval.doctor import run_checks
+from retrieval.doctor import READINESS, run_checks
 from retrieval.errors import Unauthorized
 
 router = APIRouter(tags=["health"])
@@ -60,7 +60,7 @@ async def readyz(request: Request, settings: SettingsDep, ollama: OllamaDep) -> 
     if workers.ok:  # the other checks need worker threads themselves
         checks[:0] = [
             ReadinessCheck(name=check.name, ok=check.ok, message=check.message)
-            for check in await run_checks(settings, ollama)
+            for check in await run_checks(settings, ollama, READINESS)
         ]
     ready = all(check.ok for check in checks)
     try:

@@ -260,7 +260,6 @@ async def test_readiness_detail_needs_a_key(
         "embed_model",
         "chat_model",
         "chroma",
-        "ocr",
         "workers",
     ]
     upstream.down = True

@@ -23,7 +23,6 @@ async def test_readyz_ready(client: httpx.AsyncClient) -> None:
         "embed_model",
         "chat_model",
         "chroma",
-        "ocr",
         "workers",
     ]
 
@@ -49,7 +48,6 @@ async def test_readyz_ollama_down_is_503(client: httpx.AsyncClient, upstream: Fa
     assert {c.name: c.ok for c in ready.checks} == {
         "ollama": False,
         "chroma": True,
-        "ocr": True,
         "workers": True,
     }
     assert "ollama serve" in ready.checks[0].message
