@@ -15,6 +15,7 @@ import httpx
 from api.limiter import GenerationLimiter
 from api.metrics import Metrics
 from api.uploads import PipelineIngestor, UploadIngestor
+from ingest.jobs import JobRunner
 from ingest.runtime import Runtime
 from retrieval.answer import Answerer
 from retrieval.ollama_client import OllamaAdmin
@@ -77,6 +78,11 @@ class Services:
     @property
     def answerer(self) -> Answerer:
         return self.runtime.answerer
+
+    @property
+    def jobs(self) -> JobRunner:
+        """Ingestion jobs (started by the lifespan, or on first use)."""
+        return self.runtime.jobs
 
     @property
     def ollama(self) -> OllamaAdmin:
