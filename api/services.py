@@ -52,6 +52,7 @@ class Services:
         metrics = Metrics(
             embedding_calls=lambda: int(getattr(runtime.embedder, "calls", 0)),
             generations=lambda: (limiter.active, limiter.waiting),
+            jobs=lambda: runtime.jobs.stats(),
         )
         return cls(runtime, limiter, metrics, upload_ingestor)
 

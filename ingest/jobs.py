@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from ingest.jobs_store import FINAL_STATES, Job, JobSpec, JobState, JobTable, jobs_folder
+from ingest.jobs_store import FINAL_STATES, Job, JobSpec, JobTable, jobs_folder
 from ingest.pipeline import Ingestor, Progress
 from ingest.results import FileResult
 from ingest.sources import Discovery, discover
@@ -309,9 +309,9 @@ class JobRunner:
             counts[status] = job.count(status)
         return counts
 
-    def stats(self) -> tuple[dict[JobState, int], float, float]:
+    def stats(self) -> tuple[dict[str, int], float, float]:
         """Jobs by state, and files and chunks per second of the running ones (metrics)."""
-        by_state: dict[JobState, int] = {}
+        by_state: dict[str, int] = {}
         for job in self._jobs.values():
             by_state[job.state] = by_state.get(job.state, 0) + 1
         running = [self._live[j] for j in self._live if self._jobs[j].state == "running"]

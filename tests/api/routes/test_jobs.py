@@ -169,6 +169,7 @@ def test_a_late_client_gets_the_current_state_then_the_end_also_as_sse(tmp_path)
             assert response.headers["content-type"].startswith("text/event-stream")
             frames = response.read().decode().strip().split("\n\n")
         listed = JobsPublic.model_validate(httpx.get(f"{url}/v1/jobs", timeout=30).json())
+        metrics = httpx.get(f"{url}/metrics", timeout=30).text
 
     assert [e["type"] for e in late] == ["state", "end"]
     assert late[0]["job"]["state"] == "succeeded"
@@ -179,6 +180,9 @@ def test_a_late_client_gets_the_current_state_then_the_end_also_as_sse(tmp_path)
     )
     assert listed.count == 1
     assert listed.data[0].id == job.id
+    assert 'docent_jobs{state="succeeded"} 1.0' in metrics
+    assert 'docent_jobs{state="running"} 0.0' in metrics
+    assert "docent_jobs_files_per_second 0.0" in metrics
 
 
 def test_an_upload_job_stores_the_files_then_ingests_them_under_their_names(tmp_path):
