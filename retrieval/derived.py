@@ -9,6 +9,7 @@ derived index can always be verified against the store and rebuilt from it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from retrieval.types import Chunk
@@ -32,3 +33,22 @@ class DerivedIndex(Protocol):
 
     def rebuild(self, collection: str, chunks: Iterable[Chunk]) -> None:
         """Replace everything the index holds for ``collection`` by ``chunks`` (repair)."""
+
+
+@dataclass(frozen=True)
+class ChangeEntry:
+    """One entry of a collection's change log: chunk ids a write touched.
+
+    Entries say *which* chunks changed, not what they became: whoever applies one reads
+    those ids' current state from the store, so applying entries is idempotent and their
+    order does not matter (see :mod:`retrieval.lexical.changelog`).
+
+    Attributes:
+        id: unique entry id (``<at>-<random>``).
+        at: when it was written, nanoseconds since the epoch (the writer's clock).
+        ids: the chunk ids upserted or deleted.
+    """
+
+    id: str
+    at: int
+    ids: tuple[str, ...]
