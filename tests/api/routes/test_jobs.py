@@ -356,4 +356,4 @@ def test_kill_9_mid_job_then_restart_resumes_to_the_same_index(
     assert resumed.files.ingested >= seen.files.ingested  # what finished before stays ingested
     assert killed_docs == reference_docs
     assert len(killed_docs) == 30
-    assert check.returncode == 0, check.stdout + check.stderr
+    assert check.returncode == 0, repr(check.stdout + check.stderr)
