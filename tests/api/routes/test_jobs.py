@@ -27,8 +27,10 @@ from api.services import Services
 from ingest.runtime import Runtime
 from ingest.service import ingest_paths
 from retrieval.check import check_collection
+from retrieval.errors import OllamaUnavailable
 from retrieval.ollama_client import OllamaAdmin
 from retrieval.settings import (
+    ApiSettings,
     ChromaSettings,
     IngestSettings,
     OllamaSettings,
@@ -52,7 +54,16 @@ class SlowEmbedder(FakeEmbedder):
         return await super().embed_documents(texts)
 
 
-def job_settings(tmp_path: Path, roots: list[Path], batch: int | None = None) -> Settings:
+class DownEmbedder(FakeEmbedder):
+    """An Ollama that went away: every embedding request fails."""
+
+    async def embed_documents(self, texts):  # type: ignore[no-untyped-def]
+        raise OllamaUnavailable("Ollama is not answering at http://127.0.0.1:9.")
+
+
+def job_settings(
+    tmp_path: Path, roots: list[Path], batch: int | None = None, **ingest: object
+) -> Settings:
     return Settings(
         ollama=OllamaSettings(
             host="127.0.0.1:9",
@@ -62,8 +73,11 @@ def job_settings(tmp_path: Path, roots: list[Path], batch: int | None = None) ->
             embed_concurrency=1,
         ),
         chroma=ChromaSettings(path=tmp_path / "chroma"),
-        ingest=IngestSettings(roots=roots, ocr=False, workers=2, jobs_path=tmp_path / "jobs"),
+        ingest=IngestSettings(
+            roots=roots, ocr=False, workers=2, jobs_path=tmp_path / "jobs", **ingest
+        ),
         retrieval=RetrievalSettings(mode="dense", k=3),
+        api=ApiSettings(max_upload_mb=0.01),
     )
 
 
@@ -233,6 +247,55 @@ def test_cancel_mid_job_keeps_what_was_written_and_the_index_consistent(tmp_path
     assert report.clean, report.problems
     # what the job says it ingested is in the index; the rest was left untouched
     assert done.files.ingested <= len(documents) < 300
+
+
+def many_files(folder: Path, count: int) -> Path:
+    folder.mkdir()
+    for i in range(count):
+        (folder / f"doc-{i:03}.txt").write_text(f"Document {i}: " + "words about kettles " * 20)
+    return folder
+
+
+def test_jobs_run_one_at_a_time_in_order_and_queries_answer_meanwhile(tmp_path):
+    first, second = many_files(tmp_path / "first", 40), many_files(tmp_path / "second", 5)
+    settings = job_settings(tmp_path, [tmp_path], batch=4, max_jobs=1)
+    with job_server(settings, SlowEmbedder(dimension=16, batch_size=4)) as (url, _runtime):
+        one = start(url, "first", paths=[str(first)])
+        two = start(url, "second", paths=[str(second)])
+        waiting = get(url, two.id)
+        search = httpx.post(
+            f"{url}/v1/search", json={"query": "kettles", "collection": "first"}, timeout=30
+        )
+        follow(url, two.id)
+        one_done, two_done = get(url, one.id), get(url, two.id)
+
+    assert waiting.state == "queued"
+    assert search.status_code in (200, 404), search.text  # answered while the job runs
+    assert one_done.state == two_done.state == "succeeded"
+    assert two_done.started_at >= one_done.finished_at
+    assert (one_done.files.ingested, two_done.files.ingested) == (40, 5)
+
+
+def test_a_job_that_cannot_embed_fails_with_the_error_code(tmp_path):
+    folder = many_files(tmp_path / "docs", 2)
+    with job_server(job_settings(tmp_path, [folder]), DownEmbedder(dimension=16)) as (url, _rt):
+        job = start(url, "down", paths=[str(folder)])
+        events = follow(url, job.id)
+        final = get(url, job.id)
+    assert final.state == "failed"
+    assert final.error is not None
+    assert final.error.code == "ollama_unavailable"
+    assert events[-1]["job"]["state"] == "failed"
+
+
+def test_the_upload_route_over_its_limit_points_to_jobs(tmp_path):
+    with job_server(job_settings(tmp_path, [])) as (url, _runtime):
+        files = [("files", ("big.txt", b"x" * 50_000, "text/plain"))]
+        refused = httpx.post(f"{url}/v1/collections/big/documents", files=files, timeout=30)
+        accepted = httpx.post(f"{url}/v1/collections/big/jobs", files=files, timeout=30)
+    assert refused.status_code == 413
+    assert "POST /v1/collections/NAME/jobs" in refused.json()["error"]["message"]
+    assert accepted.status_code == 202
 
 
 def test_paths_outside_the_roots_are_refused_with_the_setting_named(tmp_path):
