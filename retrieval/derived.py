@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from retrieval.types import Chunk
 
 
-class DerivedIndex(Protocol):
-    """What the store tells a derived index, after each change has reached Chroma."""
+class WriteListener(Protocol):
+    """What the store tells its subscribers, after each change has reached Chroma.
+
+    The change log (:mod:`retrieval.lexical.changelog`) is a listener; a
+    :class:`DerivedIndex` is a listener that can also be verified and rebuilt.
+    """
 
     def chunks_written(self, collection: str, chunks: Sequence[Chunk]) -> None:
         """Chunks were upserted (new ids, or replaced ones)."""
@@ -26,6 +30,11 @@ class DerivedIndex(Protocol):
 
     def collection_dropped(self, collection: str) -> None:
         """The collection and everything in it were deleted."""
+
+
+@runtime_checkable
+class DerivedIndex(WriteListener, Protocol):
+    """A listener holding something derived from the chunks (the lexical index)."""
 
     def indexed_ids(self, collection: str) -> set[str]:
         """The chunk ids the index holds for ``collection`` (to verify it against the store)."""

@@ -55,7 +55,7 @@ import httpx
 import platformdirs
 from chromadb.config import Settings as ChromaClientSettings
 
-from retrieval.derived import ChangeEntry, DerivedIndex
+from retrieval.derived import ChangeEntry, DerivedIndex, WriteListener
 from retrieval.errors import (
     ChromaUnavailable,
     CollectionExists,
@@ -221,16 +221,16 @@ class ChunkStore:
         self._claim = WriterClaim(persist_dir) if persist_dir is not None else None
         if self._claim is not None:
             weakref.finalize(self, self._claim.release)
-        self._derived: list[DerivedIndex] = []
+        self._listeners: list[WriteListener] = []
 
-    def subscribe(self, index: DerivedIndex) -> None:
+    def subscribe(self, index: WriteListener) -> None:
         """Keep ``index`` current: it is told of every chunk write and delete from now on."""
-        self._derived.append(index)
+        self._listeners.append(index)
 
     @property
     def derived(self) -> tuple[DerivedIndex, ...]:
         """The derived indexes kept current by this store (``docent check`` verifies them)."""
-        return tuple(self._derived)
+        return tuple(i for i in self._listeners if isinstance(i, DerivedIndex))
 
     def claim_writer(self, label: str | None = None) -> None:
         """Claim embedded Chroma for this process now (``docent serve`` does at start).
@@ -425,7 +425,7 @@ class ChunkStore:
         self._writing()
         with self.locks.collection(name, exclusive=True):
             self._drop(name)
-        for index in self._derived:
+        for index in self._listeners:
             index.collection_dropped(name)
 
     def begin_rebuild(self, name: str, embed_model: str, dimension: int) -> Rebuild:
@@ -451,13 +451,14 @@ class ChunkStore:
             if docs is not None:
                 docs.modify(name=name + DOCS_SUFFIX)
         self._bump(name)
-        for index in self._derived:
-            index.collection_dropped(staging)
+        for listener in self._listeners:
+            listener.collection_dropped(staging)
+        for index in self.derived:
             index.rebuild(name, self.iter_chunks(name))
 
     def _abandon(self, staging: str) -> None:
         self._drop(staging)
-        for index in self._derived:
+        for index in self._listeners:
             index.collection_dropped(staging)
 
     # -- reading -------------------------------------------------------------------------
@@ -652,7 +653,7 @@ class ChunkStore:
                     metadatas=[dict(c.metadata) for c in part],
                     embeddings=[list(e) for e in embeddings[start : start + batch_size]],
                 )
-        for index in self._derived:
+        for index in self._listeners:
             index.chunks_written(name, chunks)
         self._bump(name)
 
@@ -665,7 +666,7 @@ class ChunkStore:
         for start in range(0, len(ids), batch_size):
             with _chroma_errors(self.where):
                 collection.delete(ids=list(ids[start : start + batch_size]))
-        for index in self._derived:
+        for index in self._listeners:
             index.chunks_deleted(name, ids)
         self._bump(name)
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 
 from retrieval.store import ChunkStore
 from retrieval.types import Chunk
@@ -67,13 +67,6 @@ class ChangeLog:
 
     def collection_dropped(self, collection: str) -> None:
         self._store.drop_changes(collection)
-
-    def indexed_ids(self, collection: str) -> set[str]:
-        """The log indexes nothing (it is verified through the indexes that read it)."""
-        return set()
-
-    def rebuild(self, collection: str, chunks: Iterable[Chunk]) -> None:
-        """Nothing to rebuild: the log only records changes."""
 
 
 _LOGS: weakref.WeakKeyDictionary[ChunkStore, ChangeLog] = weakref.WeakKeyDictionary()
