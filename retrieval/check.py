@@ -20,7 +20,6 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from retrieval.lexical.changelog import ChangeLog
 from retrieval.store import ChunkStore, DocumentRecord, DocumentState, chunk_ids, utc_now
 
 Kind = Literal["pending", "missing_chunks", "stale_chunks", "orphan_chunks", "index_out_of_date"]
@@ -136,8 +135,6 @@ def check_collection(store: ChunkStore, name: str, *, repair: bool = False) -> C
         report.problems += _check_document(records.get(doc_id), by_doc.get(doc_id, set()), doc_id)
     stale_indexes = []
     for index in store.derived:
-        if isinstance(index, ChangeLog):  # a log of changes, not an index: nothing to compare
-            continue
         indexed = index.indexed_ids(name)
         if indexed != set(owners):
             missing, extra = len(set(owners) - indexed), len(indexed - set(owners))
