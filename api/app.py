@@ -95,6 +95,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             return
         async with open_runtime(resolved) as runtime:
             app.state.services = Services.from_runtime(runtime)
+            await runtime.jobs.start()  # jobs a stop left queued or running resume now
             yield
 
     app = FastAPI(title="Docent", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)

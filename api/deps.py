@@ -16,6 +16,7 @@ from api.limiter import GenerationLimiter
 from api.metrics import Metrics
 from api.services import Services
 from api.uploads import UploadIngestor
+from ingest.jobs import JobRunner
 from retrieval.answer import Answerer
 from retrieval.ollama_client import OllamaAdmin
 from retrieval.search import Searcher
@@ -61,6 +62,10 @@ def get_ingestor(services: ServicesDep) -> UploadIngestor:
     return services.ingest
 
 
+def get_jobs(services: ServicesDep) -> JobRunner:
+    return services.jobs
+
+
 def get_ollama(services: ServicesDep) -> OllamaAdmin:
     return services.ollama
 
@@ -84,6 +89,7 @@ ChatDep = Annotated[ChatModel, Depends(get_chat)]
 SearcherDep = Annotated[Searcher, Depends(get_searcher)]
 AnswererDep = Annotated[Answerer, Depends(get_answerer)]
 IngestorDep = Annotated[UploadIngestor, Depends(get_ingestor)]
+JobsDep = Annotated[JobRunner, Depends(get_jobs)]
 OllamaDep = Annotated[OllamaAdmin, Depends(get_ollama)]
 OllamaHttpDep = Annotated[httpx.AsyncClient, Depends(get_ollama_http)]
 LimiterDep = Annotated[GenerationLimiter, Depends(get_limiter)]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,18 +30,47 @@ class _EmbeddingCalls(Collector):
         yield family
 
 
+JobStats = tuple[Mapping[str, int], float, float]
+"""Ingestion jobs by state, and files and chunks per second of the running ones."""
+JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+
+
+class _Jobs(Collector):
+    def __init__(self, read: Callable[[], JobStats]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        by_state, files_rate, chunks_rate = self._read()
+        jobs = GaugeMetricFamily("docent_jobs", "Ingestion jobs by state.", labels=["state"])
+        for state in JOB_STATES:
+            jobs.add_metric([state], float(by_state.get(state, 0)))
+        yield jobs
+        yield GaugeMetricFamily(
+            "docent_jobs_files_per_second",
+            "Files finished per second by the running ingestion jobs.",
+            value=files_rate,
+        )
+        yield GaugeMetricFamily(
+            "docent_jobs_chunks_per_second",
+            "Chunks embedded per second by the running ingestion jobs.",
+            value=chunks_rate,
+        )
+
+
 class Metrics:
     """Requests, latencies, answer tokens, embedding calls and ingested chunks.
 
     Args:
         embedding_calls: reads the embedder's running count of ``/api/embed`` requests.
         generations: reads (active, waiting) of the generation limiter.
+        jobs: reads the ingestion jobs' :data:`JobStats`.
     """
 
     def __init__(
         self,
         embedding_calls: Callable[[], int] = lambda: 0,
         generations: Callable[[], tuple[int, int]] = lambda: (0, 0),
+        jobs: Callable[[], JobStats] = lambda: ({}, 0.0, 0.0),
     ) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
@@ -90,6 +119,7 @@ class Metrics:
         active.set_function(lambda: float(generations()[0]))
         waiting.set_function(lambda: float(generations()[1]))
         self.registry.register(_EmbeddingCalls(embedding_calls))
+        self.registry.register(_Jobs(jobs))
 
     def observe_answer(self, done: DoneEvent) -> None:
         """Count one finished answer and its tokens."""

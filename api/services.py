@@ -15,6 +15,7 @@ import httpx
 from api.limiter import GenerationLimiter, search_limiter
 from api.metrics import Metrics
 from api.uploads import PipelineIngestor, UploadIngestor
+from ingest.jobs import JobRunner
 from ingest.runtime import Runtime
 from retrieval.answer import Answerer
 from retrieval.ollama_client import OllamaAdmin
@@ -53,6 +54,7 @@ class Services:
         metrics = Metrics(
             embedding_calls=lambda: int(getattr(runtime.embedder, "calls", 0)),
             generations=lambda: (limiter.active, limiter.waiting),
+            jobs=lambda: runtime.jobs.stats(),
         )
         searches = search_limiter(api.max_concurrent_searches, api.max_queued_searches)
         return cls(runtime, limiter, metrics, upload_ingestor, searches)
@@ -80,6 +82,11 @@ class Services:
     @property
     def answerer(self) -> Answerer:
         return self.runtime.answerer
+
+    @property
+    def jobs(self) -> JobRunner:
+        """Ingestion jobs (started by the lifespan, or on first use)."""
+        return self.runtime.jobs
 
     @property
     def ollama(self) -> OllamaAdmin:

@@ -22,8 +22,9 @@ UPLOAD_PATH = re.compile(r"/v1/collections/[^/]+/documents/?")
 def upload_limit_message(max_upload_mb: float) -> str:
     """What a client sending too much is told (the 413's message)."""
     return (
-        f"Upload larger than {max_upload_mb:g} MB (DOCENT_MAX_UPLOAD_MB). Send fewer or "
-        "smaller files per request, or ingest large files with `docent ingest`."
+        f"Upload larger than {max_upload_mb:g} MB (DOCENT_MAX_UPLOAD_MB). Send large batches "
+        "as a job (POST /v1/collections/NAME/jobs: answers at once, reports progress), "
+        "fewer or smaller files per request, or use `docent ingest`."
     )
 
 

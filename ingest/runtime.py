@@ -9,6 +9,7 @@ the notebooks and the LangChain adapters::
       ├── embedder  OllamaEmbedder ──┬──────── searcher  Searcher (dense/lexical/hybrid)
       ├── store     ChunkStore ──────┤               └── answerer  Answerer (+ chat)
       ├── chat      OllamaChat       └──────── ingestor  Ingestor (reader pool: lazy)
+      │                                              └── jobs  JobRunner (docent serve)
       └── retriever() / answer_runnable()      LangChain adapters over the above
 
 It lives in ``ingest`` because it builds the :class:`~ingest.pipeline.Ingestor`, and
@@ -36,6 +37,7 @@ from retrieval.store import ChunkStore
 from retrieval.types import ChatModel, Embedder
 
 if TYPE_CHECKING:
+    from ingest.jobs import JobRunner
     from retrieval.langchain_adapters import DocentAnswerRunnable, DocentRetriever
 
 logger = logging.getLogger(__name__)
@@ -104,6 +106,16 @@ class Runtime:
         if self._reader is None:  # its own worker pool: ours to close
             self.own(lambda: asyncio.to_thread(ingestor.close))
         return ingestor
+
+    @cached_property
+    def jobs(self) -> JobRunner:
+        """Ingestion jobs over the ingestor (``docent serve``); stopped before the ingestor."""
+        from ingest.jobs import JobRunner
+
+        ingestor = self.ingestor  # built first, so closed after the runner
+        runner = JobRunner(self.settings, lambda: ingestor)
+        self.own(runner.aclose)
+        return runner
 
     def retriever(self, **fields: Any) -> DocentRetriever:
         """Search as a LangChain retriever (``fields``: collection, k, mode, filters, mmr)."""

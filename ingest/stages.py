@@ -131,10 +131,10 @@ class ReadStage:
                 if doc is not None:
                     await out.put(doc)
 
-        try:
-            await first_error(*(worker() for _ in range(max(1, self.run.settings.ingest.workers))))
-        finally:
-            await out.put(None)
+        await first_error(*(worker() for _ in range(max(1, self.run.settings.ingest.workers))))
+        # the end, for the next stage; a failed or cancelled run cancels it instead (a
+        # put in a ``finally`` would wait forever on a full queue nobody reads any more)
+        await out.put(None)
 
     async def _lookup(
         self, files: Sequence[SourceFile]
@@ -195,14 +195,12 @@ class EmbedStage:
         self.wave_size = run.settings.ollama.embed_wave_size
 
     async def __call__(self, inbox: Docs, out: Waves) -> None:
-        try:
-            closed = False
-            while not closed:
-                wave, closed = await self._next_wave(inbox)
-                if wave:
-                    await out.put(await self.embed_wave(wave))
-        finally:
-            await out.put(None)
+        closed = False
+        while not closed:
+            wave, closed = await self._next_wave(inbox)
+            if wave:
+                await out.put(await self.embed_wave(wave))
+        await out.put(None)  # the end (see ReadStage)
 
     async def _next_wave(self, inbox: Docs) -> tuple[list[PreparedDoc], bool]:
         """Documents for one wave (waiting briefly to fill it), and whether the inbox closed."""

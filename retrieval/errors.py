@@ -11,6 +11,8 @@ message that is safe to show a user (what went wrong, what to do).
     ├── CollectionNotFound       404 collection_not_found
     ├── CollectionExists         409 collection_exists
     ├── DocumentNotFound         404 document_not_found
+    ├── JobNotFound              404 job_not_found        no ingestion job of that id
+    ├── PathNotAllowed           403 path_not_allowed     a job path outside DOCENT_INGEST_ROOTS
     ├── EmbeddingModelMismatch   409 embedding_model_mismatch
     ├── InvalidRequest           400 invalid_request
     ├── StoreLocked              409 store_locked         another process writes embedded Chroma
@@ -103,6 +105,18 @@ class CollectionExists(DocentError):
 class DocumentNotFound(DocentError):
     code = "document_not_found"
     http_status = 404
+
+
+class JobNotFound(DocentError):
+    code = "job_not_found"
+    http_status = 404
+
+
+class PathNotAllowed(DocentError):
+    """A server-side path outside the folders the operator allowed."""
+
+    code = "path_not_allowed"
+    http_status = 403
 
 
 class EmbeddingModelMismatch(DocentError):
@@ -232,6 +246,8 @@ REGISTRY: Mapping[str, ErrorCode] = _table(
     CollectionNotFound,
     CollectionExists,
     DocumentNotFound,
+    JobNotFound,
+    PathNotAllowed,
     EmbeddingModelMismatch,
     InvalidRequest,
     StoreLocked,

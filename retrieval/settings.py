@@ -259,6 +259,34 @@ class IngestSettings(_Section):
         validation_alias=AliasChoices("DOCENT_OCR_MAX_PAGES", "ocr_max_pages"),
         description="Pages OCR'd per file at most; the pages left out are reported.",
     )
+    roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Folders the API may ingest server-side paths from, in jobs "
+        "(DOCENT_INGEST_ROOTS, comma-separated); empty = no server-side paths.",
+    )
+    max_jobs: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="Ingestion jobs run at once by `docent serve` (DOCENT_INGEST_MAX_JOBS); "
+        "the others wait in order.",
+    )
+    jobs_path: Path | None = Field(
+        default=None,
+        description="Folder of the job table and of uploaded files waiting for their job "
+        "(DOCENT_INGEST_JOBS_PATH); default: `jobs` in embedded Chroma's folder, or in the "
+        "user data dir for a Chroma server.",
+    )
+
+    @field_validator("roots", mode="before")
+    @classmethod
+    def _csv_roots(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("jobs_path", mode="before")
+    @classmethod
+    def _empty_jobs_path(cls, value: object) -> object:
+        return None if value == "" else value
 
 
 RetrievalMode = Literal["dense", "lexical", "hybrid"]
@@ -319,7 +347,8 @@ class ApiSettings(_Section):
         default=50.0,
         gt=0,
         validation_alias=AliasChoices("DOCENT_MAX_UPLOAD_MB", "max_upload_mb"),
-        description="Largest accepted upload, per request.",
+        description="Largest accepted upload, per request, of the synchronous upload route "
+        "(POST /v1/collections/NAME/documents); larger batches go through jobs.",
     )
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

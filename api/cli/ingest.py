@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -42,8 +43,13 @@ async def run_ingest(
     shard: str | None,
     workers: int | None,
     progress: Progress,
+    watch: Callable[[IngestReport], None] | None = None,
 ) -> IngestReport:
-    """Ingest ``paths`` with the ingestor of the composition root."""
+    """Ingest ``paths`` with the ingestor of the composition root.
+
+    With ``watch``, it is called with the first run's report, then the folders are kept
+    in sync (one line per change on stdout) until interrupted.
+    """
     from ingest.runtime import open_runtime
     from ingest.service import ingest_paths
     from retrieval.settings import get_settings
@@ -53,7 +59,7 @@ async def run_ingest(
         ingest = settings.ingest.model_copy(update={"workers": workers})
         settings = settings.model_copy(update={"ingest": ingest})
     async with open_runtime(settings) as runtime:
-        return await ingest_paths(
+        report = await ingest_paths(
             runtime.ingestor,
             paths,
             collection=collection,
@@ -64,6 +70,29 @@ async def run_ingest(
             shard=shard,
             progress=progress,
         )
+        if watch is not None:
+            from ingest.progress import describe
+            from ingest.watch import watch_folders
+
+            watch(report)
+            await watch_folders(
+                runtime.ingestor,
+                paths,
+                collection=collection,
+                glob=glob,
+                report=lambda result: print(describe(result), flush=True),
+            )
+        return report
+
+
+def check_watch(paths: list[Path], *, reindex: bool, dry_run: bool, shard: str | None) -> None:
+    """Refuse ``--watch`` with options it cannot keep, or with files instead of folders."""
+    for flag, given in (("--reindex", reindex), ("--dry-run", dry_run), ("--shard", shard)):
+        if given:
+            raise typer.BadParameter(f"--watch cannot be combined with {flag}.")
+    for path in paths:
+        if not path.is_dir():
+            raise typer.BadParameter(f"Expected folders to watch, got {str(path)!r}.")
 
 
 @reports_docent_errors
@@ -98,30 +127,53 @@ def ingest_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON report at the end (stdout).")
     ] = False,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            help="Then keep the collection in sync with the folders (new, changed, deleted "
+            "and moved files) until Ctrl-C. Refused while `docent serve` holds the store.",
+        ),
+    ] = False,
 ) -> None:
     """Ingest documents: new and changed files are embedded, unchanged ones skipped.
 
     Exit status: 0 all files ingested or unchanged; 1 some files failed (the others are
-    ingested); 2 bad usage, or Ollama / Chroma unusable.
+    ingested); 2 bad usage, or Ollama / Chroma unusable (or, with --watch, the collection
+    was deleted); a watch stopped with Ctrl-C exits 0.
     """
     import asyncio
     import json
 
     from ingest.progress import progress_display
 
+    if watch:
+        check_watch(paths, reindex=reindex, dry_run=dry_run, shard=shard)
+
+    def first_run_done(report: IngestReport) -> None:
+        print(json.dumps(report.to_json()) if as_json else summary(report), flush=True)
+        print(f"watching {len(paths)} folder(s) for changes (Ctrl-C to stop)", flush=True)
+
     with progress_display(sys.stderr if as_json else sys.stdout) as progress:
-        report = asyncio.run(
-            run_ingest(
-                paths,
-                workers=workers,
-                collection=collection,
-                glob=glob,
-                sync=sync,
-                reindex=reindex,
-                dry_run=dry_run,
-                shard=shard,
-                progress=progress,
+        try:
+            report = asyncio.run(
+                run_ingest(
+                    paths,
+                    workers=workers,
+                    collection=collection,
+                    glob=glob,
+                    sync=sync,
+                    reindex=reindex,
+                    dry_run=dry_run,
+                    shard=shard,
+                    progress=progress,
+                    watch=first_run_done if watch else None,
+                )
             )
-        )
+        except KeyboardInterrupt:
+            if not watch:
+                raise
+            print("stopped watching", file=sys.stderr)
+            raise typer.Exit(EXIT_OK) from None
     print(json.dumps(report.to_json()) if as_json else summary(report))
     raise typer.Exit(EXIT_OK if report.ok else EXIT_FILES_FAILED)

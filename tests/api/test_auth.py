@@ -107,7 +107,12 @@ async def test_every_other_route_needs_a_key(client: httpx.AsyncClient) -> None:
 
     from api.routes import ROUTERS
 
-    params = {"{name}": "docs", "{doc_id}": "d1", "{model:path}": "docent/docs"}
+    params = {
+        "{name}": "docs",
+        "{doc_id}": "d1",
+        "{job_id}": "j1",
+        "{model:path}": "docent/docs",
+    }
     checked = 0
     routes = [r for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)]
     for route in routes:
