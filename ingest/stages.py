@@ -27,6 +27,10 @@ from retrieval.types import Embedder
 T = TypeVar("T")
 RECORD_LOOKUP_BATCH = 500
 WAVE_WAIT_SECONDS = 0.2
+WAVE_POLL_SECONDS = 0.05
+"""How often a wave past its wait checks whether the writer is free."""
+READ_AHEAD_WAVES = 2
+"""Chunks read ahead of the embedder, in waves: a full wave is ready when the writer is."""
 
 Docs = asyncio.Queue[PreparedDoc | None]
 Waves = asyncio.Queue[list[PreparedDoc] | None]
@@ -108,11 +112,36 @@ def _batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
+class ChunkBudget:
+    """Bounds the chunks read but not yet taken by the embedder (memory), not the documents.
+
+    Counting documents instead starves the waves: while the writer is busy, only a few
+    small documents could wait, and each wave (one store write with its fixed cost) got
+    a handful of chunks. A document larger than the whole budget still passes, alone.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self._changed = asyncio.Condition()
+
+    async def acquire(self, chunks: int) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.held == 0 or self.held + chunks <= self.limit)
+            self.held += chunks
+
+    async def release(self, chunks: int) -> None:
+        async with self._changed:
+            self.held -= chunks
+            self._changed.notify_all()
+
+
 class ReadStage:
     """Stage 1: look up records, load each file, skip the unchanged, read and split the rest."""
 
-    def __init__(self, run: RunContext) -> None:
+    def __init__(self, run: RunContext, budget: ChunkBudget) -> None:
         self.run = run
+        self.budget = budget
 
     async def __call__(self, files: Sequence[SourceFile], out: Docs) -> None:
         records, complete = await self._lookup(files)
@@ -123,6 +152,7 @@ class ReadStage:
                 doc_id = doc_id_for(file.source)
                 doc = await self._prepare(file, records.get(doc_id), doc_id in complete)
                 if doc is not None:
+                    await self.budget.acquire(len(doc.missing))
                     await out.put(doc)
 
         try:
@@ -182,39 +212,49 @@ class ReadStage:
 class EmbedStage:
     """Stage 2: embed documents in waves that fill full batches on every Ollama host."""
 
-    def __init__(self, run: RunContext) -> None:
+    def __init__(self, run: RunContext, budget: ChunkBudget) -> None:
         self.run = run
+        self.budget = budget
         self.wave_size = run.settings.ollama.embed_wave_size
 
     async def __call__(self, inbox: Docs, out: Waves) -> None:
         try:
             closed = False
             while not closed:
-                wave, closed = await self._next_wave(inbox)
+                wave, closed = await self._next_wave(inbox, out)
                 if wave:
                     await out.put(await self.embed_wave(wave))
         finally:
             await out.put(None)
 
-    async def _next_wave(self, inbox: Docs) -> tuple[list[PreparedDoc], bool]:
-        """Documents for one wave (waiting briefly to fill it), and whether the inbox closed."""
+    async def _next_wave(self, inbox: Docs, out: Waves) -> tuple[list[PreparedDoc], bool]:
+        """Documents for one wave, and whether the inbox closed.
+
+        Waits briefly (:data:`WAVE_WAIT_SECONDS`) to fill the wave, and on for as long as
+        the writer still has an embedded wave waiting: a wave sent then would only wait
+        too, and each wave is one store write with a fixed cost, so fuller is faster.
+        """
         first = await inbox.get()
         if first is None:
             return [], True
         wave, size = [first], len(first.missing)
+        await self.budget.release(size)
         deadline = time.monotonic() + WAVE_WAIT_SECONDS
         while size < self.wave_size:
             timeout = deadline - time.monotonic()
             if timeout <= 0:
-                break
+                if not out.full():
+                    break
+                timeout = WAVE_POLL_SECONDS
             try:
                 item = await asyncio.wait_for(inbox.get(), timeout)
             except TimeoutError:
-                break
+                continue
             if item is None:
                 return wave, True
             wave.append(item)
             size += len(item.missing)
+            await self.budget.release(len(item.missing))
         return wave, False
 
     async def embed_wave(self, wave: list[PreparedDoc]) -> list[PreparedDoc]:
@@ -291,11 +331,14 @@ class WriteStage:
 
 async def run_stages(run: RunContext, files: Sequence[SourceFile]) -> None:
     """Read, embed and write ``files``, the three stages at once."""
-    docs: Docs = asyncio.Queue(maxsize=4 * run.settings.ingest.workers)
+    docs: Docs = asyncio.Queue()  # bounded by the budget, in chunks
     waves: Waves = asyncio.Queue(maxsize=1)
-    embedding = EmbedStage(run)
+    budget = ChunkBudget(READ_AHEAD_WAVES * run.settings.ollama.embed_wave_size)
+    embedding = EmbedStage(run, budget)
     await first_error(
-        ReadStage(run)(files, docs), embedding(docs, waves), WriteStage(run, embedding)(waves)
+        ReadStage(run, budget)(files, docs),
+        embedding(docs, waves),
+        WriteStage(run, embedding)(waves),
     )
 
 
