@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,9 @@ RECORD_LOOKUP_BATCH = 500
 WAVE_WAIT_SECONDS = 0.2
 WAVE_POLL_SECONDS = 0.05
 """How often a wave past its wait checks whether the writer is free."""
+READ_BATCH_FILES = 16
+READ_BATCH_BYTES = 1 << 20
+"""A read batch ends at this many files or bytes (a larger file goes alone)."""
 READ_AHEAD_WAVES = 2
 """Chunks read ahead of the embedder, in waves: a full wave is ready when the writer is."""
 
@@ -40,6 +44,10 @@ class FileReader(Protocol):
     """Reads and splits one file (see ``IsolatedReader`` and ``InProcessReader``)."""
 
     def read(self, name: str, data: bytes, plan: ChunkingPlan) -> ReadOutcome: ...
+
+    def read_many(
+        self, files: Sequence[tuple[str, bytes]], plan: ChunkingPlan
+    ) -> list[ReadOutcome | FileFailure]: ...
 
     def close(self) -> None: ...
 
@@ -136,22 +144,37 @@ class ChunkBudget:
             self._changed.notify_all()
 
 
+@dataclass
+class Loaded:
+    """A file's bytes and content hash, or why they could not be had."""
+
+    file: SourceFile
+    data: bytes = b""
+    digest: str = ""
+    failure: FileFailure | None = None
+
+
 class ReadStage:
-    """Stage 1: look up records, load each file, skip the unchanged, read and split the rest."""
+    """Stage 1: look up records, load each file, skip the unchanged, read and split the rest.
+
+    Files go in small batches (:data:`READ_BATCH_FILES`, :data:`READ_BATCH_BYTES`): one
+    thread hop loads and hashes a batch, one worker round trip reads it. Per-file thread
+    hops and round trips cost more than reading an abstract, and embedded Chroma holds
+    the GIL while it writes, so a worker fed one file at a time idled through each write.
+    """
 
     def __init__(self, run: RunContext, budget: ChunkBudget) -> None:
         self.run = run
         self.budget = budget
+        self._taking = threading.Lock()
 
     async def __call__(self, files: Sequence[SourceFile], out: Docs) -> None:
         records, complete = await self._lookup(files)
         pending = iter(files)
 
         async def worker() -> None:
-            for file in pending:
-                doc_id = doc_id_for(file.source)
-                doc = await self._prepare(file, records.get(doc_id), doc_id in complete)
-                if doc is not None:
+            while batch := await asyncio.to_thread(self._take, pending):
+                for doc in await self._prepare(batch, records, complete):
                     await self.budget.acquire(len(doc.missing))
                     await out.put(doc)
 
@@ -176,37 +199,64 @@ class ReadStage:
             records.update(found)
         return records, complete
 
+    def _take(self, pending: Iterator[SourceFile]) -> list[Loaded]:
+        """The next batch of files, loaded and hashed (blocking: run it in a thread)."""
+        batch: list[Loaded] = []
+        size = 0
+        max_mb = self.run.settings.ingest.max_file_mb
+        with self._taking:
+            for file in pending:
+                try:
+                    data = load_bytes(file, max_mb)
+                except FileFailure as exc:
+                    batch.append(Loaded(file, failure=exc))
+                else:
+                    batch.append(Loaded(file, data, content_hash(data)))
+                    size += len(data)
+                if len(batch) >= READ_BATCH_FILES or size >= READ_BATCH_BYTES:
+                    break
+        return batch
+
     async def _prepare(
-        self, file: SourceFile, previous: DocumentRecord | None, complete: bool
-    ) -> PreparedDoc | None:
-        """Load, skip if unchanged, else read and split; None when the file is finished."""
+        self, batch: list[Loaded], records: dict[str, DocumentRecord], complete: set[str]
+    ) -> list[PreparedDoc]:
+        """Skip the unchanged, read and split the rest; the documents to embed."""
         run = self.run
-        try:
-            data = await asyncio.to_thread(load_bytes, file, run.settings.ingest.max_file_mb)
-        except FileFailure as exc:
-            run.failed(file, exc)
-            return None
-        digest = content_hash(data)
-        version = chunk_version(digest, run.plan)
-        same = previous is not None and previous.version == version
-        if same and complete and previous is not None:
-            run.finish(
-                FileResult(file.source, "unchanged", previous.chunk_count, path=path_of(file))
-            )
-            return None
-        if run.dry_run:
-            run.finish(FileResult(file.source, "planned", path=path_of(file)))
-            return None
-        try:
-            outcome = await asyncio.to_thread(run.reader.read, file.source, data, run.plan)
-        except FileFailure as exc:
-            run.failed(file, exc)
-            return None
-        doc = prepare_document(file, digest, version, outcome, run.embedder.model)
-        if same:  # an interrupted or damaged write of this version: keep what is stored
-            ids = [c.id for c in doc.chunks]
-            doc.present = await asyncio.to_thread(run.store.existing_ids, run.target, ids)
-        return doc
+        to_read: list[tuple[Loaded, str]] = []
+        for item in batch:
+            file = item.file
+            if item.failure is not None:
+                run.failed(file, item.failure)
+                continue
+            doc_id = doc_id_for(file.source)
+            previous = records.get(doc_id)
+            version = chunk_version(item.digest, run.plan)
+            if previous is not None and previous.version == version and doc_id in complete:
+                run.finish(
+                    FileResult(file.source, "unchanged", previous.chunk_count, path=path_of(file))
+                )
+            elif run.dry_run:
+                run.finish(FileResult(file.source, "planned", path=path_of(file)))
+            else:
+                to_read.append((item, version))
+        if not to_read:
+            return []
+        outcomes = await asyncio.to_thread(
+            run.reader.read_many, [(i.file.source, i.data) for i, _ in to_read], run.plan
+        )
+        docs: list[PreparedDoc] = []
+        for (item, version), outcome in zip(to_read, outcomes, strict=True):
+            if isinstance(outcome, FileFailure):
+                run.failed(item.file, outcome)
+                continue
+            doc = prepare_document(item.file, item.digest, version, outcome, run.embedder.model)
+            previous = records.get(doc.record.doc_id)
+            if previous is not None and previous.version == version:
+                # an interrupted or damaged write of this version: keep what is stored
+                ids = [c.id for c in doc.chunks]
+                doc.present = await asyncio.to_thread(run.store.existing_ids, run.target, ids)
+            docs.append(doc)
+        return docs
 
 
 class EmbedStage:

@@ -618,7 +618,7 @@ class ChunkStore:
             self._docs(name, create=True).upsert(
                 ids=ids,
                 embeddings=[_DUMMY] * len(ids),
-                metadatas=metadatas,  # type: ignore[arg-type]
+                metadatas=metadatas,
             )
 
     def upsert_chunks(
