@@ -30,7 +30,7 @@ from retrieval.answer import Answerer
 from retrieval.chat import OllamaChat
 from retrieval.embedder import OllamaEmbedder
 from retrieval.ollama_client import PROBE_TIMEOUT_SECONDS, OllamaAdmin
-from retrieval.search import Searcher
+from retrieval.search import Searcher, follow_writes
 from retrieval.settings import Settings, get_settings
 from retrieval.store import ChunkStore
 from retrieval.types import ChatModel, Embedder
@@ -182,6 +182,8 @@ async def open_runtime(
             opened = await asyncio.to_thread(ChunkStore.from_settings, settings.chroma)
             built.append(lambda: asyncio.to_thread(opened.close))
             store = opened
+        if store is not None:  # every write through it keeps the derived indexes current
+            await asyncio.to_thread(follow_writes, settings, store)
         runtime = Runtime(
             settings, store=store, embedder=embedder, chat=chat, ollama=ollama, reader=reader
         )

@@ -1,11 +1,12 @@
 """The readiness checks: is everything Docent needs there, and if not, what to do.
 
-One set of checks for both doors: ``docent doctor`` prints them (``label: detail`` and
-the fix), ``/readyz`` returns them (``name``, ``ok``, :attr:`Check.message`). Ollama is
-asked through :class:`retrieval.ollama_client.OllamaAdmin`.
+One set of checks for both doors: ``docent doctor`` prints them all (``label: detail``
+and the fix), ``/readyz`` returns the readiness ones (``name``, ``ok``,
+:attr:`Check.message`); optional features (OCR) are the doctor's alone. Ollama is asked
+through :class:`retrieval.ollama_client.OllamaAdmin`.
 
 To add a check, write an ``async def (settings, ollama) -> list[Check]`` and append it
-to :data:`CHECKS`.
+to :data:`READINESS` (needed to serve) or :data:`CHECKS` (reported by the doctor).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -169,14 +170,18 @@ async def ocr_checks(settings: Settings, ollama: OllamaAdmin) -> list[Check]:
     return [check_ocr(settings)]
 
 
-CHECKS: tuple[CheckGroup, ...] = (ollama_checks, chroma_checks, ocr_checks)
-"""Every check group, in the order their checks are reported."""
+READINESS: tuple[CheckGroup, ...] = (ollama_checks, chroma_checks)
+"""What Docent needs to serve (``/readyz``), in the order the checks are reported."""
+CHECKS: tuple[CheckGroup, ...] = (*READINESS, ocr_checks)
+"""Every check group ``docent doctor`` reports: readiness, then optional features."""
 
 
-async def run_checks(settings: Settings, ollama: OllamaAdmin) -> list[Check]:
-    """Run every check group concurrently; the checks in :data:`CHECKS` order."""
-    groups = await asyncio.gather(*(group(settings, ollama) for group in CHECKS))
-    return [check for group in groups for check in group]
+async def run_checks(
+    settings: Settings, ollama: OllamaAdmin, groups: Sequence[CheckGroup] = CHECKS
+) -> list[Check]:
+    """Run check groups concurrently (default: all); the checks in the groups' order."""
+    results = await asyncio.gather(*(group(settings, ollama) for group in groups))
+    return [check for group in results for check in group]
 
 
 def missing_models(checks: list[Check]) -> list[str]:

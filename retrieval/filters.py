@@ -1,7 +1,8 @@
 """Metadata filters of a search.
 
-Validated once, then expressed as a Chroma ``where`` (dense search) and as a Python
-predicate (lexical search); the two must agree.
+Validated once, then expressed as a Chroma ``where`` (dense search) and as tantivy clauses
+inside the lexical index (:mod:`retrieval.lexical.engine`); :meth:`MetadataFilter.matches`
+is the same predicate in Python, the reference both must agree with.
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ class MetadataFilter:
                 f"Expected page_min <= page_max, got page_min={page_min}, page_max={page_max}."
             )
         return cls(equals=equals, page_min=page_min, page_max=page_max)
+
+    def without(self, key: str) -> MetadataFilter:
+        """The same filter minus the equality on ``key``."""
+        equals = {k: v for k, v in self.equals.items() if k != key}
+        return MetadataFilter(equals=equals, page_min=self.page_min, page_max=self.page_max)
 
     @property
     def is_empty(self) -> bool:

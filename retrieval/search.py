@@ -10,16 +10,21 @@ relevance thresholds can use them whatever the mode.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import math
+import threading
+import weakref
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from retrieval.errors import InvalidRequest
 from retrieval.filters import MetadataFilter
-from retrieval.lexical import LEXICAL_SCORE_KEY, Analyzer, LexicalIndexes
+from retrieval.lexical import LEXICAL_SCORE_KEY, Analyzer, LexicalIndexes, track_changes
 from retrieval.settings import RetrievalMode, Settings
 from retrieval.store import ChunkStore
 from retrieval.types import Embedder, Hit
@@ -27,6 +32,7 @@ from retrieval.types import Embedder, Hit
 DENSE_SCORE_KEY = "score_dense"
 """Metadata key carrying a hit's dense cosine similarity."""
 
+SOURCE_KEY = "source"
 MODES: tuple[RetrievalMode, ...] = ("dense", "lexical", "hybrid")
 MAX_K = 1000
 MMR_LAMBDA = 0.7
@@ -63,7 +69,7 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[Hit]], rrf_k: int) -> lis
     """Fuse ranked lists; a hit's score becomes ``sum(1 / (rrf_k + rank))`` (rank from 1).
 
     Metadata of a chunk found by several lists is merged, so both the dense and the
-    lexical score survive.
+    lexical score survive; its text is the first non-empty one (lexical hits carry none).
     """
     scores: dict[str, float] = {}
     merged: dict[str, Hit] = {}
@@ -72,7 +78,8 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[Hit]], rrf_k: int) -> lis
             scores[hit.id] = scores.get(hit.id, 0.0) + 1.0 / (rrf_k + rank)
             previous = merged.get(hit.id)
             metadata = {**previous.metadata, **hit.metadata} if previous else dict(hit.metadata)
-            merged[hit.id] = Hit(id=hit.id, text=hit.text, score=0.0, metadata=metadata)
+            text = previous.text if previous and previous.text else hit.text
+            merged[hit.id] = Hit(id=hit.id, text=text, score=0.0, metadata=metadata)
     order = sorted(scores, key=lambda i: (-scores[i], i))
     return [
         Hit(id=i, text=merged[i].text, score=scores[i], metadata=merged[i].metadata) for i in order
@@ -121,8 +128,9 @@ class Searcher:
         settings: the settings tree (retrieval defaults, Chroma mode for the lexical index).
         store: the chunk store.
         embedder: embeds queries; must be the model that built the collection.
-        lexical: the lexical indexes; by default persisted under ``<chroma path>/lexical``
-            in embedded mode, in memory with a Chroma server.
+        lexical: the lexical indexes; by default persisted under :func:`lexical_root`,
+            subscribed to ``store`` (which also gets its change log), so that every write
+            through this store updates them in proportion to the change.
     """
 
     def __init__(
@@ -136,9 +144,7 @@ class Searcher:
         self._settings = settings
         self._store = store
         self._embedder = embedder
-        if lexical is None:
-            lexical = LexicalIndexes(store, lexical_root(settings, store))
-        self.lexical = lexical
+        self.lexical = lexical or lexical_indexes_for(settings, store)
 
     @property
     def embedder(self) -> Embedder:
@@ -165,26 +171,31 @@ class Searcher:
         where = MetadataFilter.parse(request.filters)
         pool = candidate_count(k) if (mode == "hybrid" or request.mmr) else k
         name = request.collection
+        dense: list[Hit] = []
         if mode == "lexical":
             await asyncio.to_thread(self._store.get_collection, name)
             hits = await self._lexical(name, query, pool, where)
         else:
             await asyncio.to_thread(self._store.check_embed_model, name, self._embedder.model)
             if mode == "dense":
-                hits = await self._dense(name, query, pool, where)
+                hits = dense = await self._dense(name, query, pool, where)
             else:
                 dense, lexical = await asyncio.gather(
                     self._dense(name, query, pool, where),
                     self._lexical(name, query, pool, where),
                 )
                 hits = reciprocal_rank_fusion([dense, lexical], self._settings.retrieval.rrf_k)
+        # lexical hits carry no text: load it for the hits kept (all candidates for MMR)
+        kept = hits if request.mmr else hits[:k]
+        have = {hit.id for hit in dense}
+        hits = await asyncio.to_thread(self._with_texts, name, kept, have)
         if request.mmr:  # O(k * candidates) term-vector cosines: CPU work, off the loop
             return await asyncio.to_thread(mmr_rerank, hits, k, self.lexical.analyzer)
-        return hits[:k]
+        return hits
 
     async def _dense(self, name: str, query: str, n: int, where: MetadataFilter) -> list[Hit]:
         vector = await self._embedder.embed_query(query)
-        hits = await asyncio.to_thread(self._store.query, name, vector, n, where.where())
+        hits = await asyncio.to_thread(self._dense_sync, name, vector, n, where)
         return [
             Hit(
                 id=hit.id,
@@ -195,20 +206,117 @@ class Searcher:
             for hit in hits
         ]
 
+    def _dense_sync(
+        self, name: str, vector: list[float], n: int, where: MetadataFilter
+    ) -> list[Hit]:
+        """Chroma's search; with a ``source`` filter, that document's chunks ranked here.
+
+        The chunk ids come from the document record and the vectors by id, so the filter
+        costs lookups by id, not a scan of the collection's metadata (the rest of the filter
+        is checked on that one document's chunks). A document being re-ingested, or without
+        a record, falls back to Chroma's ``where``.
+        """
+        source = where.equals.get(SOURCE_KEY)
+        ids = self._store.source_chunk_ids(name, source) if isinstance(source, str) else None
+        if ids is None:
+            return self._store.query(name, vector, n, where.where())
+        rows = [
+            (c, v)
+            for c, v in self._store.get_with_embeddings(name, ids)
+            if where.matches(c.metadata)
+        ]
+        if not rows:
+            return []
+        matrix = np.asarray([v for _, v in rows], dtype=np.float32)
+        query = np.asarray(vector, dtype=np.float32)
+        norms = np.linalg.norm(matrix, axis=1) * float(np.linalg.norm(query))
+        cosines = (matrix @ query) / np.clip(norms, 1e-12, None)
+        order = np.argsort(-cosines, kind="stable")[:n]
+        return [
+            Hit(
+                id=rows[i][0].id,
+                text=rows[i][0].text,
+                score=float(cosines[i]),
+                metadata=rows[i][0].metadata,
+            )
+            for i in order.tolist()
+        ]
+
     async def _lexical(self, name: str, query: str, n: int, where: MetadataFilter) -> list[Hit]:
-        index = await asyncio.to_thread(self.lexical.get, name)
-        predicate = None if where.is_empty else where.matches
-        return await asyncio.to_thread(index.search, query, n, predicate)
+        """Ranked ids and BM25 scores only: texts are loaded later, for the hits kept."""
+        ranked = await asyncio.to_thread(self.lexical.search, name, query, n, where)
+        return [
+            Hit(id=i, text="", score=score, metadata={LEXICAL_SCORE_KEY: score})
+            for i, score in ranked
+            if score > 0.0
+        ]
+
+    def _with_texts(self, name: str, hits: Sequence[Hit], have: set[str]) -> list[Hit]:
+        """``hits`` with text and metadata from Chroma for those not in ``have``.
+
+        A hit whose chunk is gone by now (deleted after the index answered) is dropped.
+        """
+        wanted = [hit.id for hit in hits if hit.id not in have]
+        chunks = {c.id: c for c in self._store.get_chunks(name, wanted)}
+        loaded: list[Hit] = []
+        for hit in hits:
+            chunk = chunks.get(hit.id)
+            if hit.id in have:
+                loaded.append(hit)
+            elif chunk is not None:
+                metadata = {**chunk.metadata, **hit.metadata}
+                loaded.append(Hit(id=hit.id, text=chunk.text, score=hit.score, metadata=metadata))
+        return loaded
 
 
 def lexical_root(settings: Settings, store: ChunkStore) -> Path | None:
-    """Where lexical indexes persist: beside embedded Chroma, else nowhere.
+    """Where lexical indexes persist.
 
-    With a Chroma server or an in-memory store, indexes live in memory per process.
+    Embedded Chroma: beside the database (``<chroma path>/lexical``). A Chroma server: on
+    this machine, under ``<DOCENT_CHROMA_PATH>/lexical-servers/<host>-<port>`` (each replica
+    keeps its own copy and catches up from the change log). An in-memory store: nowhere.
     """
-    if settings.chroma.is_server or store.persist_dir is None:
+    if settings.chroma.is_server:
+        server = f"{settings.chroma.host}-{settings.chroma.port}".replace("/", "_")
+        return Path(settings.chroma.path).expanduser() / "lexical-servers" / server
+    if store.persist_dir is None:
         return None
     return store.persist_dir / "lexical"
+
+
+_INDEXES: weakref.WeakKeyDictionary[ChunkStore, LexicalIndexes] = weakref.WeakKeyDictionary()
+_INDEXES_GUARD = threading.Lock()
+
+
+def lexical_indexes_for(settings: Settings, store: ChunkStore) -> LexicalIndexes:
+    """The lexical indexes that follow ``store``: one per store, made on first use.
+
+    They are subscribed to the store (with its change log: :func:`track_changes`), so every
+    write through it updates them in proportion to the change, and closed (committed) when
+    the process exits.
+    """
+    with _INDEXES_GUARD:
+        indexes = _INDEXES.get(store)
+        if indexes is None:
+            indexes = LexicalIndexes(store, lexical_root(settings, store))
+            store.subscribe(indexes)  # before the log: a write is applied, then logged
+            track_changes(store).listeners.append(indexes.own_entries)
+            if indexes.folder is not None:  # commit what is buffered (else replayed next time)
+                atexit.register(indexes.close)
+            _INDEXES[store] = indexes
+        return indexes
+
+
+def follow_writes(settings: Settings, store: ChunkStore) -> None:
+    """Make a writing process keep the lexical indexes current.
+
+    Every writer appends to the change log, from which other processes catch up. With
+    embedded Chroma (one process writes at a time) the writer also updates the persisted
+    index itself, so that the next ``docent serve`` or ``docent ask`` starts current.
+    """
+    if not settings.chroma.is_server and store.persist_dir is not None:
+        lexical_indexes_for(settings, store)
+    track_changes(store)
 
 
 def is_relevant(hit: Hit, min_score: float) -> bool:

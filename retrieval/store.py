@@ -37,9 +37,11 @@ server must partition the documents (``--shard I/N``): Chroma has no compare-and
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import tempfile
+import time
 import uuid
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
@@ -53,7 +55,7 @@ import httpx
 import platformdirs
 from chromadb.config import Settings as ChromaClientSettings
 
-from retrieval.derived import DerivedIndex
+from retrieval.derived import ChangeEntry, DerivedIndex, WriteListener
 from retrieval.errors import (
     ChromaUnavailable,
     CollectionExists,
@@ -102,6 +104,10 @@ __all__ = [  # the records are re-exported: callers know one module, the store
 
 DOCS_SUFFIX = "--docs"
 REBUILD_SUFFIX = "--rebuild"
+CHANGES_SUFFIX = "--changes.--docs"
+"""The change log's collection: ends like a bookkeeping one, and no collection name ends in '.'."""
+CHANGE_IDS_PER_ENTRY = 1000
+TRIMMED_ID = "~trimmed"
 REVISION_ID = "~revision"
 _MODEL_KEY = "docent:embed_model"
 _DIMENSION_KEY = "docent:dimension"
@@ -215,16 +221,16 @@ class ChunkStore:
         self._claim = WriterClaim(persist_dir) if persist_dir is not None else None
         if self._claim is not None:
             weakref.finalize(self, self._claim.release)
-        self._derived: list[DerivedIndex] = []
+        self._listeners: list[WriteListener] = []
 
-    def subscribe(self, index: DerivedIndex) -> None:
+    def subscribe(self, index: WriteListener) -> None:
         """Keep ``index`` current: it is told of every chunk write and delete from now on."""
-        self._derived.append(index)
+        self._listeners.append(index)
 
     @property
     def derived(self) -> tuple[DerivedIndex, ...]:
         """The derived indexes kept current by this store (``docent check`` verifies them)."""
-        return tuple(self._derived)
+        return tuple(i for i in self._listeners if isinstance(i, DerivedIndex))
 
     def claim_writer(self, label: str | None = None) -> None:
         """Claim embedded Chroma for this process now (``docent serve`` does at start).
@@ -419,7 +425,7 @@ class ChunkStore:
         self._writing()
         with self.locks.collection(name, exclusive=True):
             self._drop(name)
-        for index in self._derived:
+        for index in self._listeners:
             index.collection_dropped(name)
 
     def begin_rebuild(self, name: str, embed_model: str, dimension: int) -> Rebuild:
@@ -445,13 +451,14 @@ class ChunkStore:
             if docs is not None:
                 docs.modify(name=name + DOCS_SUFFIX)
         self._bump(name)
-        for index in self._derived:
-            index.collection_dropped(staging)
+        for listener in self._listeners:
+            listener.collection_dropped(staging)
+        for index in self.derived:
             index.rebuild(name, self.iter_chunks(name))
 
     def _abandon(self, staging: str) -> None:
         self._drop(staging)
-        for index in self._derived:
+        for index in self._listeners:
             index.collection_dropped(staging)
 
     # -- reading -------------------------------------------------------------------------
@@ -653,7 +660,7 @@ class ChunkStore:
                     metadatas=[dict(c.metadata) for c in part],
                     embeddings=[list(e) for e in embeddings[start : start + batch_size]],
                 )
-        for index in self._derived:
+        for index in self._listeners:
             index.chunks_written(name, chunks)
         if bump:
             self._bump(name)
@@ -669,7 +676,7 @@ class ChunkStore:
         for start in range(0, len(ids), batch_size):
             with _chroma_errors(self.where):
                 collection.delete(ids=list(ids[start : start + batch_size]))
-        for index in self._derived:
+        for index in self._listeners:
             index.chunks_deleted(name, ids)
         if bump:
             self._bump(name)
@@ -782,6 +789,111 @@ class ChunkStore:
             self.delete_records(name, [doc_id])
             self._bump(name)
         return len(ids)
+
+    # -- for derived indexes: change log, cheap counts, id walks, source -> chunk ids ----
+
+    def _changes(self, name: str) -> Any:
+        with _chroma_errors(self.where):
+            return self._client.get_or_create_collection(
+                name + CHANGES_SUFFIX, embedding_function=None, metadata={"docent:kind": "log"}
+            )
+
+    def append_change(self, name: str, ids: Sequence[str]) -> list[str]:
+        """Append change-log entries naming ``ids`` (chunks just written or deleted).
+
+        Returns:
+            The entry ids, so their writer can recognise its own entries.
+        """
+        entries: list[str] = []
+        for start in range(0, len(ids), CHANGE_IDS_PER_ENTRY):
+            at = time.time_ns()
+            entry = f"{at:020d}-{uuid.uuid4().hex[:12]}"
+            part = list(ids[start : start + CHANGE_IDS_PER_ENTRY])
+            with _chroma_errors(self.where):
+                self._changes(name).add(
+                    ids=[entry],
+                    embeddings=[_DUMMY],
+                    metadatas=[{"at": at, "ids": json.dumps(part)}],
+                )
+            entries.append(entry)
+        return entries
+
+    def changes_since(self, name: str, after_ns: int) -> list[ChangeEntry]:
+        """Change-log entries written after ``after_ns`` (writer clock), oldest first."""
+        with _chroma_errors(self.where):
+            got = self._changes(name).get(where={"at": {"$gt": after_ns}}, include=["metadatas"])
+        entries = [
+            ChangeEntry(id=i, at=int(m["at"]), ids=tuple(json.loads(str(m["ids"]))))
+            for i, m in zip(got["ids"], got["metadatas"], strict=True)
+            if m
+        ]
+        return sorted(entries, key=lambda e: (e.at, e.id))
+
+    def trim_changes(self, name: str, before_ns: int) -> None:
+        """Delete change-log entries written before ``before_ns``, and remember that mark."""
+        with _chroma_errors(self.where):
+            log = self._changes(name)
+            log.delete(where={"at": {"$lt": before_ns}})
+            log.upsert(ids=[TRIMMED_ID], embeddings=[_DUMMY], metadatas=[{"before": before_ns}])
+
+    def changes_trimmed_before(self, name: str) -> int:
+        """Entries before this time (ns) may have been trimmed from the log (0: none were)."""
+        with _chroma_errors(self.where):
+            got = self._changes(name).get(ids=[TRIMMED_ID], include=["metadatas"])
+        return int(got["metadatas"][0].get("before", 0)) if got["ids"] else 0
+
+    def drop_changes(self, name: str) -> None:
+        """Delete a collection's change log (with the collection)."""
+        with _chroma_errors(self.where), suppress(chromadb.errors.NotFoundError, ValueError):
+            self._client.delete_collection(name + CHANGES_SUFFIX)
+
+    def collection_id(self, name: str) -> str:
+        """Chroma's id of the collection; a dropped and recreated collection gets a new one."""
+        return str(self._chunks(name).id)
+
+    def chunk_count(self, name: str) -> int:
+        """How many chunks the collection holds (no scan)."""
+        chunks = self._chunks(name)
+        with _chroma_errors(self.where):
+            return int(chunks.count())
+
+    def iter_ids(self, name: str, batch_size: int = 10_000) -> Iterator[str]:
+        """Every chunk id, in pages (no texts, metadata or vectors fetched)."""
+        chunks = self._chunks(name)
+        offset = 0
+        while True:
+            with _chroma_errors(self.where):
+                page = chunks.get(include=[], limit=batch_size, offset=offset)
+            yield from page["ids"]
+            if len(page["ids"]) < batch_size:
+                return
+            offset += batch_size
+
+    def source_chunk_ids(self, name: str, source: str) -> list[str] | None:
+        """The chunk ids of the document at ``source``, from its record (lookups by id).
+
+        None when the record cannot say (no record, or a document being re-ingested): ask
+        Chroma's metadata then.
+        """
+        record = self.get_records(name, [doc_id_for(source)]).get(doc_id_for(source))
+        if record is None or record.source != source:
+            return None
+        if record.state != "done" or not record.version:
+            return None
+        return chunk_ids(record.doc_id, record.version, record.chunk_count)
+
+    def get_with_embeddings(self, name: str, ids: Sequence[str]) -> list[tuple[Chunk, list[float]]]:
+        """The chunks with these ids that exist, each with its vector (lookups by id)."""
+        if not ids:
+            return []
+        chunks = self._chunks(name)
+        with _chroma_errors(self.where):
+            got = chunks.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
+        rows = zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True)
+        return [
+            (Chunk(id=i, text=t or "", metadata=dict(m or {})), [float(x) for x in e])
+            for i, t, m, e in rows
+        ]
 
 
 class Rebuild:

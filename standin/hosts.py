@@ -12,6 +12,7 @@ from typing import Any
 from standin.keepalive import DEFAULT_KEEP_ALIVE
 from standin.models.chat import SmolLMEngine
 from standin.models.embedding import MiniLMEmbedder
+from standin.models.synthetic import HashEmbedder
 from standin.registry import MODELS, ModelSpec, format_time
 
 FAR_FUTURE = 9_000_000_000.0  # about year 2255, what /api/ps shows for "forever"
@@ -33,7 +34,7 @@ class ModelHost:
 
     spec: ModelSpec
     settings: EngineSettings
-    embedder: MiniLMEmbedder | None = None
+    embedder: MiniLMEmbedder | HashEmbedder | None = None
     chat: SmolLMEngine | None = None
     expires_at: float = 0.0
     context_length: int = 0
@@ -50,7 +51,9 @@ class ModelHost:
         """Load (or reload for another num_ctx) in the calling thread; return seconds spent."""
         started = time.perf_counter()
         if self.spec.kind == "embedding":
-            if self.embedder is None:
+            if self.embedder is None and self.spec.synthetic:
+                self.embedder = HashEmbedder(self.spec.embedding_length, self.spec.context_length)
+            elif self.embedder is None:
                 self.embedder = MiniLMEmbedder(
                     self.spec.files[0].path,
                     self.spec.files[1].path,

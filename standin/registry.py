@@ -79,12 +79,21 @@ class ModelSpec:
         """Total size in bytes of the model's files."""
         return sum(f.path.stat().st_size for f in self.files)
 
+    @property
+    def synthetic(self) -> bool:
+        """A model without weights (``synthetic-hash-embed``: scale work only)."""
+        return not self.files
+
     def digest(self) -> str:
-        """Stable digest: sha256 of the main weight file (hex, cached)."""
+        """Stable digest: sha256 of the main weight file (of the name, without one)."""
+        if self.synthetic:
+            return hashlib.sha256(self.name.encode("utf-8")).hexdigest()
         return file_sha256(self.weights)
 
     def modified_at(self) -> str:
-        """The weight file's modification time, RFC 3339."""
+        """The weight file's modification time (a fixed date without one), RFC 3339."""
+        if self.synthetic:
+            return format_time(_SYNTHETIC_DATE)
         stamp = dt.datetime.fromtimestamp(self.weights.stat().st_mtime, tz=dt.UTC)
         return format_time(stamp)
 
@@ -232,7 +241,33 @@ SMOLLM2_135M = ModelSpec(
     },
 )
 
-MODELS: tuple[ModelSpec, ...] = (ALL_MINILM, SMOLLM2_135M)
+_SYNTHETIC_DATE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+SYNTHETIC_HASH_EMBED = ModelSpec(
+    name="synthetic-hash-embed:latest",
+    kind="embedding",
+    files=(),
+    family="bert",  # so that Docent sizes chunks with the exact BERT token counts
+    parameter_size="0",
+    quantization_level="none",
+    context_length=512,
+    embedding_length=384,
+    template="{{ .Prompt }}",
+    parameters={},
+    license="Not a model: vectors from hashed words, for scale benchmarks only.",
+    model_info={
+        "general.architecture": "bert",
+        "general.basename": "synthetic-hash-embed",
+        "general.description": "SYNTHETIC: hashed-word vectors for scale work, not a model",
+        "general.parameter_count": 0,
+        "general.type": "model",
+        "bert.context_length": 512,
+        "bert.embedding_length": 384,
+    },
+)
+"""Deterministic hashed-word vectors at memory speed: for scale benchmarks, never for quality."""
+
+MODELS: tuple[ModelSpec, ...] = (ALL_MINILM, SMOLLM2_135M, SYNTHETIC_HASH_EMBED)
 
 
 def normalize_name(name: str) -> str:
@@ -268,7 +303,7 @@ def modelfile(spec: ModelSpec, name: str) -> str:
         "# To build a new Modelfile based on this, replace FROM with:",
         f"# FROM {name}",
         "",
-        f"FROM {spec.weights}",
+        f"FROM {spec.name if spec.synthetic else spec.weights}",
         f'TEMPLATE """{spec.template}"""',
     ]
     for key, value in spec.parameters.items():

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import OllamaDep, SettingsDep
 from api.schemas import HealthPublic, ReadinessCheck, ReadinessPublic
-from retrieval.doctor import run_checks
+from retrieval.doctor import READINESS, run_checks
 
 router = APIRouter(tags=["health"])
 
@@ -30,7 +30,7 @@ async def readyz(settings: SettingsDep, ollama: OllamaDep) -> JSONResponse:
     """
     checks = [
         ReadinessCheck(name=check.name, ok=check.ok, message=check.message)
-        for check in await run_checks(settings, ollama)
+        for check in await run_checks(settings, ollama, READINESS)
     ]
     ready = all(check.ok for check in checks)
     body = ReadinessPublic(status="ready" if ready else "not_ready", checks=checks)

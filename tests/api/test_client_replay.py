@@ -30,11 +30,12 @@ import pytest
 from pydantic import BaseModel
 
 from tests.conftest import stop
+from tests.datasets import DATASETS
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
-CLIENTS = REPO.parent / "shared" / "datasets" / "clients"
+CLIENTS = DATASETS / "clients"
 CORPUS = REPO / "api" / "sample_corpus"
 COLLECTION = "sample"
 MODEL = f"docent/{COLLECTION}"

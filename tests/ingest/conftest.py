@@ -8,7 +8,6 @@ from ingest.pipeline import Ingestor
 from ingest.reading import InProcessReader
 from retrieval.settings import Settings
 from retrieval.store import ChunkStore
-from tests.datasets import DATASETS  # noqa: F401  (the ingest tests import it from here)
 from tests.fakes import FakeEmbedder
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from retrieval.settings import ChromaSettings
 from retrieval.store import ChunkStore
-from tests.ingest.conftest import DATASETS
+from tests.datasets import DATASETS
 
 REPO = Path(__file__).resolve().parents[2]
 

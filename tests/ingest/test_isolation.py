@@ -1,17 +1,13 @@
 """The isolated reader keeps serving after a worker it had to kill could not be replaced."""
 
-from pathlib import Path
-
 import pytest
 
 from ingest.chunking import ChunkingPlan
 from ingest.isolation import IsolatedReader, _Worker
 from ingest.results import FileFailure
+from tests.datasets import DATASETS
 
-SLOW_PDF = (
-    Path(__file__).resolve().parents[2]
-    / "../shared/datasets/pdfs/py-pdf-sample-files/009-pdflatex-geotopo/GeoTopo-komprimiert.pdf"
-)
+SLOW_PDF = DATASETS / "pdfs/py-pdf-sample-files/009-pdflatex-geotopo/GeoTopo-komprimiert.pdf"
 PLAN = ChunkingPlan(size=100, overlap=10, limit=128)
 
 

@@ -20,7 +20,7 @@ from ingest.isolation import IsolatedReader
 from ingest.pipeline import Ingestor
 from ingest.sources import discover
 from retrieval.store import ChunkStore
-from tests.ingest.conftest import DATASETS
+from tests.datasets import DATASETS
 
 PDFS = DATASETS / "pdfs"
 MESSAGES = {

@@ -1,8 +1,18 @@
-"""BM25 tokenisation, scoring, filters, persistence and consistency with the store."""
+"""Lexical retrieval: tokenisation, the tantivy index, and how indexes follow the store."""
 
 from __future__ import annotations
 
-from retrieval.lexical import Analyzer, LexicalIndex, LexicalIndexes
+import asyncio
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from retrieval.filters import MetadataFilter
+from retrieval.lexical import Analyzer, LexicalIndexes, default_analyzer, track_changes
+from retrieval.lexical.engine import TantivyIndex
+from retrieval.settings import ChromaSettings
 from retrieval.store import ChunkStore
 from retrieval.types import Chunk
 from tests.fakes import FakeEmbedder
@@ -28,89 +38,298 @@ def test_analyzer_stems_only_latin_words():
     assert analyzer.signature != Analyzer().signature
 
 
-def _index(*texts: str, **meta) -> LexicalIndex:
+# -- one collection's tantivy index ---------------------------------------------------------
+
+
+def _engine(folder, *texts: str) -> TantivyIndex:
     docs = [Doc(source=f"d{i}.txt", text=t, page=i + 1) for i, t in enumerate(texts)]
-    return LexicalIndex(make_chunks(docs, "m"), Analyzer())
+    index = TantivyIndex(folder, Analyzer())
+    index.upsert(make_chunks(docs, "m"))
+    index.commit()
+    return index
 
 
-def test_search_ranks_by_bm25_and_drops_zero_scores():
-    index = _index("apples and pears", "the apple pie recipe uses apples", "cars and roads")
-    hits = index.search("apples", k=10)
-    assert [h.source for h in hits] == ["d0.txt", "d1.txt"]
-    assert hits[0].score >= hits[1].score > 0
-    assert hits[0].metadata["score_lexical"] == hits[0].score
-    assert index.search("zebra", k=5) == []
-    assert index.search("the", k=5) == []  # only a stopword
+def _ids(index: TantivyIndex, query: str, **filters) -> list[str]:
+    return [i for i, _ in index.search(query, 10, MetadataFilter.parse(filters))]
 
 
-def test_search_applies_the_predicate():
-    index = _index("apples here", "apples there", "apples everywhere")
-    hits = index.search("apples", k=10, predicate=lambda m: m["page"] in (2, 3))
-    assert sorted(h.metadata["page"] for h in hits) == [2, 3]
-    assert index.search("apples", k=10, predicate=lambda m: False) == []
+def test_engine_ranks_by_bm25_and_ignores_stopword_queries(tmp_path):
+    index = _engine(tmp_path, "apples and pears", "apples pie apples", "cars and roads")
+    hits = index.search("apples", 10, MetadataFilter())
+    assert len(hits) == 2
+    assert hits[0][1] > hits[1][1] > 0  # the chunk saying "apples" more often ranks first
+    assert hits[0][0] == _ids(index, "pie")[0]
+    assert index.search("zebra", 5, MetadataFilter()) == []
+    assert index.search("the", 5, MetadataFilter()) == []
 
 
-def test_empty_index_finds_nothing():
-    assert LexicalIndex([], Analyzer()).search("anything", k=3) == []
+def test_engine_filters_inside_the_index(tmp_path):
+    index = TantivyIndex(tmp_path, Analyzer())
+    index.upsert(
+        [
+            Chunk("a", "apples", {"source": "a.pdf", "page": 1, "n": 2, "flag": True, "x.y": "z"}),
+            Chunk("b", "apples", {"source": "b.pdf", "page": 3, "n": 2.0, "flag": False}),
+            Chunk("c", "apples", {"source": "c.pdf", "page": 5, "n": "2"}),
+        ]
+    )
+    index.commit()
+    assert _ids(index, "apples", source="b.pdf") == ["b"]
+    assert sorted(_ids(index, "apples", page_min=2)) == ["b", "c"]
+    assert _ids(index, "apples", page_min=2, page_max=4) == ["b"]
+    assert sorted(_ids(index, "apples", n=2)) == ["a", "b"]  # 2 == 2.0, not "2"
+    assert _ids(index, "apples", n="2") == ["c"]
+    assert _ids(index, "apples", flag=True) == ["a"]
+    assert _ids(index, "apples", **{"x.y": "z"}) == ["a"]
+    assert _ids(index, "apples", source="nowhere.pdf") == []
+    # a filter restricts without changing the BM25 score
+    unfiltered = dict(index.search("apples", 10, MetadataFilter()))
+    filtered = dict(index.search("apples", 10, MetadataFilter.parse({"source": "b.pdf"})))
+    assert filtered["b"] == pytest.approx(unfiltered["b"])
 
 
-def test_save_and_load_round_trip(tmp_path):
-    index = _index("alpha beta", "gamma delta", "北京大学")
-    index.save(tmp_path / "ix")
-    loaded = LexicalIndex.load(tmp_path / "ix", Analyzer())
-    assert loaded is not None
-    assert [h.id for h in loaded.search("gamma", 3)] == [h.id for h in index.search("gamma", 3)]
-    assert loaded.search("大学", 3)[0].text == "北京大学"
-    other = Analyzer(stemmer=lambda words: words)
-    assert LexicalIndex.load(tmp_path / "ix", other) is None  # built differently: rebuild
+def test_engine_replaces_deletes_and_persists_without_texts(tmp_path):
+    index = _engine(tmp_path / "ix", "alpha beta", "gamma delta", "北京大学")
+    (gamma,) = _ids(index, "gamma")
+    index.upsert([Chunk(gamma, "epsilon", {"source": "d1.txt"})])
+    index.delete([_ids(index, "alpha")[0]])
+    assert _ids(index, "alpha") != []  # buffered: not visible before the commit
+    index.commit()
+    assert _ids(index, "gamma") == []
+    assert _ids(index, "epsilon") == [gamma]
+    assert len(index) == 2
+    index.close()
+    reopened = TantivyIndex(tmp_path / "ix", Analyzer())
+    assert len(reopened) == 2
+    assert _ids(reopened, "大学") != []
+    # texts are never written: only ids and terms
+    data = b"".join(p.read_bytes() for p in (tmp_path / "ix").rglob("*") if p.is_file())
+    assert b"alpha beta" not in data
+    assert "北京大学".encode() not in data
+
+
+# -- every collection's index, following the store -----------------------------------------
 
 
 class CountingStore:
-    """Wraps a ChunkStore to count full scans."""
+    """A ChunkStore that counts full scans (texts of every chunk)."""
 
     def __init__(self, store: ChunkStore) -> None:
         self.store = store
         self.scans = 0
 
-    def revision(self, name: str) -> str:
-        return self.store.revision(name)
+    def __getattr__(self, name: str):
+        return getattr(self.store, name)
 
     def iter_chunks(self, name: str, batch_size: int = 1000):
         self.scans += 1
         return self.store.iter_chunks(name, batch_size)
 
 
-async def test_indexes_follow_ingest_change_and_delete(tmp_path):
+def _sources(indexes: LexicalIndexes, store: ChunkStore, query: str, **filters) -> set[str]:
+    ids = [i for i, _ in indexes.search("docs", query, 10, MetadataFilter.parse(filters))]
+    return {str(c.metadata["source"]) for c in store.get_chunks("docs", ids)}
+
+
+async def test_indexes_follow_writes_in_proportion_to_each_change(tmp_path):
     store = ChunkStore.ephemeral()
     embedder = FakeEmbedder()
+    track_changes(store)
     chunks = await fill_store(
         store, "docs", [Doc("a.txt", "red apples"), Doc("b.txt", "green pears")], embedder
     )
     counting = CountingStore(store)
     indexes = LexicalIndexes(counting, tmp_path / "lexical")
-    assert [h.source for h in indexes.get("docs").search("apples", 5)] == ["a.txt"]
-    indexes.get("docs")
-    assert counting.scans == 1  # same revision: cached
+    store.subscribe(indexes)
+    assert _sources(indexes, store, "apples") == {"a.txt"}
+    assert counting.scans == 1  # the first open builds from Chroma ...
 
-    # change: b.txt now mentions apples too
     changed = Chunk(id=chunks[1].id, text="green apples", metadata=chunks[1].metadata)
     store.upsert_chunks("docs", [changed], await embedder.embed_documents([changed.text]))
-    assert {h.source for h in indexes.get("docs").search("apples", 5)} == {"a.txt", "b.txt"}
-    # delete
+    assert _sources(indexes, store, "apples") == {"a.txt", "b.txt"}
+    assert _sources(indexes, store, "apples", source="b.txt") == {"b.txt"}
     store.delete_document("docs", str(chunks[0].metadata["doc_id"]))
-    assert [h.source for h in indexes.get("docs").search("apples", 5)] == ["b.txt"]
-    assert counting.scans == 3
-    # persisted: one folder, the current revision; a new process loads it without a scan
-    folders = list((tmp_path / "lexical" / "docs").iterdir())
-    assert len(folders) == 1
+    assert _sources(indexes, store, "apples") == {"b.txt"}
+    assert indexes.indexed_ids("docs") == {chunks[1].id}
+    assert counting.scans == 1  # ... and later changes never rescan it
+    indexes.close()
+
+    # a restart opens the persisted index: no scan, and it is current
     fresh = LexicalIndexes(counting, tmp_path / "lexical")
-    assert [h.source for h in fresh.get("docs").search("apples", 5)] == ["b.txt"]
-    assert counting.scans == 3
+    assert _sources(fresh, store, "apples") == {"b.txt"}
+    assert counting.scans == 1
+    assert fresh.builds == 0
 
 
-async def test_server_mode_keeps_indexes_in_memory(tmp_path):
+async def test_a_replica_catches_up_from_the_change_log(tmp_path):
     store = ChunkStore.ephemeral()
-    await fill_store(store, "docs", [Doc("a.txt", "red apples")], FakeEmbedder())
-    indexes = LexicalIndexes(store, None)
-    assert indexes.get("docs").search("apples", 1)[0].source == "a.txt"
-    assert indexes.builds == 1
+    embedder = FakeEmbedder()
+    track_changes(store)  # every writer appends to the log in Chroma
+    (first,) = await fill_store(store, "docs", [Doc("a.txt", "red apples")], embedder)
+    counting = CountingStore(store)
+    replica = LexicalIndexes(counting, tmp_path / "replica")  # not subscribed
+    assert _sources(replica, store, "apples") == {"a.txt"}
+    replica.close()
+
+    # another process writes while the replica is down, and after it is back
+    await fill_store(store, "docs", [Doc("b.txt", "more apples")], embedder)
+    back = LexicalIndexes(counting, tmp_path / "replica")
+    assert _sources(back, store, "apples") == {"a.txt", "b.txt"}  # caught up on open
+    store.delete_chunks("docs", [first.id])
+    back.refresh("docs")  # what a search starts in the background once a second
+    assert _sources(back, store, "apples") == {"b.txt"}
+    # searches themselves start that catch-up (without waiting for it)
+    back.poll_seconds = 0.0
+    await fill_store(store, "docs", [Doc("c.txt", "yellow apples")], embedder)
+    deadline = time.monotonic() + 30
+    while _sources(back, store, "apples") != {"b.txt", "c.txt"}:
+        assert time.monotonic() < deadline, "the background catch-up never ran"
+        await asyncio.sleep(0.05)
+    assert counting.scans == 1
+    assert back.builds == 0
+    assert back.reconciles == 0
+
+
+async def test_a_write_lost_before_the_log_is_reconciled_on_open(tmp_path):
+    store = ChunkStore.ephemeral()
+    embedder = FakeEmbedder()
+    await fill_store(store, "docs", [Doc("a.txt", "red apples")], embedder)
+    indexes = LexicalIndexes(store, tmp_path / "lexical")
+    assert _sources(indexes, store, "apples") == {"a.txt"}
+    indexes.close()
+    # no change log and no subscriber: as if the process crashed right after Chroma's write
+    await fill_store(store, "docs", [Doc("b.txt", "green apples")], embedder)
+    reopened = LexicalIndexes(store, tmp_path / "lexical")
+    assert _sources(reopened, store, "apples") == {"a.txt", "b.txt"}
+    assert reopened.reconciles == 1
+    assert reopened.builds == 0
+
+
+async def test_a_recreated_collection_is_rebuilt_and_a_dropped_one_forgotten(tmp_path):
+    store = ChunkStore.ephemeral()
+    embedder = FakeEmbedder()
+    track_changes(store)
+    await fill_store(store, "docs", [Doc("a.txt", "red apples")], embedder)
+    indexes = LexicalIndexes(store, tmp_path / "lexical")
+    store.subscribe(indexes)
+    assert _sources(indexes, store, "apples") == {"a.txt"}
+    store.delete_collection("docs")
+    assert not (indexes.folder / "docs").exists()  # deleted means gone from disk
+    await fill_store(store, "docs", [Doc("c.txt", "yellow apples")], embedder)
+    assert _sources(indexes, store, "apples") == {"c.txt"}
+
+
+def test_processes_on_one_machine_get_their_own_slot(tmp_path):
+    store = ChunkStore.ephemeral()
+    first = LexicalIndexes(store, tmp_path / "lexical", default_analyzer())
+    second = LexicalIndexes(store, tmp_path / "lexical", default_analyzer())
+    assert first.folder != second.folder
+    first.close()
+    third = LexicalIndexes(store, tmp_path / "lexical", default_analyzer())
+    assert third.folder == tmp_path / "lexical" / "slot-0"  # a freed slot is taken again
+
+
+_VALUES = st.one_of(st.sampled_from(["a", "b", "2"]), st.integers(0, 3), st.booleans())
+_METADATA = st.fixed_dictionaries(
+    {"source": st.sampled_from(["a.pdf", "b.pdf"]), "page": st.integers(0, 5), "v": _VALUES}
+)
+_FILTERS = st.fixed_dictionaries(
+    {},
+    optional={
+        "source": st.sampled_from(["a.pdf", "b.pdf"]),
+        "v": st.one_of(_VALUES, st.floats(0, 3).map(round).map(float)),
+        "page_min": st.integers(0, 3),
+        "page_max": st.integers(3, 5),
+    },
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(metadata=st.lists(_METADATA, min_size=1, max_size=8), filters=_FILTERS)
+def test_filters_in_the_index_agree_with_the_reference_predicate(metadata, filters):
+    index = TantivyIndex(None, Analyzer())
+    index.upsert([Chunk(f"c{i}", "apples", m) for i, m in enumerate(metadata)])
+    index.commit()
+    where = MetadataFilter.parse(filters)
+    expected = {f"c{i}" for i, m in enumerate(metadata) if where.matches(m)}
+    assert {i for i, _ in index.search("apples", 100, where)} == expected
+
+
+async def test_two_replicas_on_a_chroma_server_follow_each_others_writes(
+    chroma_server, collection_name, tmp_path
+):
+    host, port = chroma_server
+    embedder = FakeEmbedder()
+
+    def replica(name: str) -> tuple[ChunkStore, LexicalIndexes]:
+        store = ChunkStore.from_settings(ChromaSettings(host=host, port=port))
+        track_changes(store)
+        indexes = LexicalIndexes(store, tmp_path / name)
+        store.subscribe(indexes)
+        return store, indexes
+
+    store_a, a = replica("a")
+    store_b, b = replica("b")
+    (red,) = await fill_store(store_a, collection_name, [Doc("a.txt", "red apples")], embedder)
+
+    def sources(indexes: LexicalIndexes, store: ChunkStore) -> set[str]:
+        ids = [i for i, _ in indexes.search(collection_name, "apples", 10)]
+        return {str(c.metadata["source"]) for c in store.get_chunks(collection_name, ids)}
+
+    assert sources(a, store_a) == {"a.txt"}
+    assert sources(b, store_b) == {"a.txt"}  # first open of B: built from Chroma
+    await fill_store(store_b, collection_name, [Doc("b.txt", "green apples")], embedder)
+    store_b.delete_chunks(collection_name, [red.id])
+    assert sources(b, store_b) == {"b.txt"}
+    a.refresh(collection_name)  # what A's searches start in the background once a second
+    assert sources(a, store_a) == {"b.txt"}  # A caught up from the log: no rebuild
+    assert a.builds == 1
+    assert b.builds == 1
+
+
+async def test_a_collection_recreated_by_another_process_is_reopened(tmp_path):
+    store = ChunkStore.ephemeral()
+    embedder = FakeEmbedder()
+    track_changes(store)
+    await fill_store(store, "docs", [Doc("a.txt", "red apples")], embedder)
+    replica = LexicalIndexes(store, tmp_path / "lexical", poll_seconds=0.0)  # not subscribed
+    assert _sources(replica, store, "apples") == {"a.txt"}
+    store.delete_collection("docs")  # by another process: this replica is not told
+    await fill_store(store, "docs", [Doc("c.txt", "yellow apples")], embedder)
+    deadline = time.monotonic() + 30
+    while _sources(replica, store, "apples") != {"c.txt"}:
+        assert time.monotonic() < deadline, "the recreated collection was never reopened"
+        await asyncio.sleep(0.05)
+    assert replica.builds == 2
+
+
+async def test_a_replica_behind_a_trimmed_log_reconciles_by_ids(tmp_path):
+    store = ChunkStore.ephemeral()
+    embedder = FakeEmbedder()
+    track_changes(store)
+    (red,) = await fill_store(store, "docs", [Doc("a.txt", "red apples")], embedder)
+    replica = LexicalIndexes(store, tmp_path / "replica")  # not subscribed
+    assert _sources(replica, store, "apples") == {"a.txt"}
+    replica.close()
+    await fill_store(store, "docs", [Doc("b.txt", "green apples")], embedder)
+    store.delete_chunks("docs", [red.id])
+    store.trim_changes("docs", time.time_ns())  # those entries are gone from the log
+    assert store.changes_since("docs", 0) == []
+    back = LexicalIndexes(store, tmp_path / "replica")
+    assert _sources(back, store, "apples") == {"b.txt"}
+    assert back.reconciles == 1
+    assert back.builds == 0
+    back.refresh("docs")
+    assert back.reconciles == 1  # once: the gap is closed
+
+
+def test_writers_trim_the_log_as_they_append():
+    store = ChunkStore.ephemeral()
+    store.ensure_collection("docs", "m", 2)
+    log = track_changes(store)
+    log.trim_every, log.retention_ns = 3, 0  # trim everything, every third append
+    for n in range(3):
+        store.upsert_chunks("docs", [Chunk(f"c{n}", "apples", {"source": "a"})], [[1.0, 0.0]])
+    assert store.changes_since("docs", 0) == []
+    assert store.changes_trimmed_before("docs") > 0
+    store.upsert_chunks("docs", [Chunk("c9", "pears", {"source": "a"})], [[1.0, 0.0]])
+    assert [e.ids for e in store.changes_since("docs", 0)] == [("c9",)]

@@ -5,7 +5,6 @@ in English, Chinese and Arabic: the gold paragraph ranks in the top k for most q
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -13,9 +12,10 @@ from retrieval.embedder import OllamaEmbedder
 from retrieval.search import Searcher, SearchRequest
 from retrieval.settings import RetrievalMode, Settings
 from retrieval.store import ChunkStore
+from tests.datasets import DATASETS
 from tests.retrieval.fixtures_retrieval import Doc, fill_store
 
-XQUAD = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "xquad"
+XQUAD = DATASETS / "xquad"
 ARTICLES = 2
 """Articles used per language (about ten paragraphs, a few dozen questions)."""
 QUESTIONS_PER_PARAGRAPH = 2

@@ -6,21 +6,23 @@ import pytest
 
 from retrieval.errors import CollectionNotFound, EmbeddingModelMismatch, InvalidRequest
 from retrieval.filters import MetadataFilter
-from retrieval.lexical import Analyzer
+from retrieval.lexical import Analyzer, LexicalIndexes
 from retrieval.search import (
     DENSE_SCORE_KEY,
     Searcher,
     SearchRequest,
+    follow_writes,
     is_relevant,
+    lexical_indexes_for,
     lexical_root,
     mmr_rerank,
     reciprocal_rank_fusion,
 )
 from retrieval.settings import Settings
-from retrieval.store import ChunkStore
-from retrieval.types import Hit
+from retrieval.store import ChunkStore, DocumentRecord, chunk_ids, doc_id_for
+from retrieval.types import Chunk, Hit
 from tests.fakes import FakeEmbedder
-from tests.retrieval.fixtures_retrieval import Doc, fill_store
+from tests.retrieval.fixtures_retrieval import Doc, fill_store, make_chunks
 
 DOCS = [
     Doc("manual.pdf", "The pump must be primed with water before starting.", 1),
@@ -51,6 +53,13 @@ def test_rrf_scores_and_order():
     assert fused[0].score == pytest.approx(1 / 62 + 1 / 61)
     assert fused[1].score == pytest.approx(1 / 61)
     assert fused[2].score == pytest.approx(1 / 62)
+
+
+def test_rrf_keeps_the_text_of_the_list_that_has_one():
+    dense = Hit("a", "the text", 0.9, {DENSE_SCORE_KEY: 0.9})
+    lexical = Hit("a", "", 3.0, {"score_lexical": 3.0})  # lexical hits carry no text
+    assert reciprocal_rank_fusion([[dense], [lexical]], rrf_k=1)[0].text == "the text"
+    assert reciprocal_rank_fusion([[lexical], [dense]], rrf_k=1)[0].text == "the text"
 
 
 def test_rrf_merges_metadata_of_both_lists():
@@ -170,12 +179,105 @@ def test_filter_where_and_predicate_agree():
     assert not MetadataFilter.parse({"flag": True}).matches({"flag": 1})
 
 
-def test_lexical_indexes_persist_only_beside_embedded_chroma(tmp_path):
+def test_lexical_indexes_persist_beside_embedded_chroma_or_per_server(tmp_path):
     settings = Settings()
+    settings.chroma.path = tmp_path
     assert lexical_root(settings, ChunkStore.ephemeral()) is None
-    embedded = ChunkStore.from_settings(settings.chroma.model_copy(update={"path": tmp_path}))
+    embedded = ChunkStore.from_settings(settings.chroma)
     assert lexical_root(settings, embedded) == tmp_path / "lexical"
     server = settings.model_copy(
         update={"chroma": settings.chroma.model_copy(update={"host": "chroma.internal"})}
     )
-    assert lexical_root(server, embedded) is None
+    # a server's replicas each keep a local copy, so that a restart catches up, not rebuilds
+    assert lexical_root(server, embedded) == tmp_path / "lexical-servers" / "chroma.internal-8000"
+
+
+class RecordingStore(ChunkStore):
+    """A real in-memory store that records which dense query path was taken."""
+
+    def __init__(self) -> None:
+        plain = ChunkStore.ephemeral()
+        super().__init__(plain._client, plain.where)
+        self.paths: list[str] = []
+
+    def query(self, *args, **kwargs):
+        self.paths.append("where")
+        return super().query(*args, **kwargs)
+
+    def get_with_embeddings(self, *args, **kwargs):
+        self.paths.append("ids")
+        return super().get_with_embeddings(*args, **kwargs)
+
+
+async def _ingested(store: ChunkStore, embedder, pages: dict[str, list[str]], state="done"):
+    """Write documents as the pipeline does: chunk ids from the record's version, then records."""
+    store.ensure_collection("docs", embedder.model, embedder.dimension)
+    for source, texts in pages.items():
+        doc_id = doc_id_for(source)
+        ids = chunk_ids(doc_id, "v1", len(texts))
+        chunks = [
+            Chunk(id=i, text=t, metadata={"source": source, "doc_id": doc_id, "page": n + 1})
+            for n, (i, t) in enumerate(zip(ids, texts, strict=True))
+        ]
+        store.upsert_chunks("docs", chunks, await embedder.embed_documents(texts))
+        record = DocumentRecord(doc_id, source, "h", len(texts), "now", "v1", state)
+        store.put_records("docs", [record])
+
+
+async def test_dense_source_filter_uses_the_documents_chunk_ids(tmp_path):
+    store = RecordingStore()
+    embedder = FakeEmbedder(dimension=16)
+    pump = ["prime the pump", "pump filter", "pump warranty"]
+    await _ingested(store, embedder, {"manual.pdf": pump, "faq.md": ["pump questions"]})
+    searcher = Searcher(Settings(), store, embedder)
+
+    hits = await searcher.search(
+        SearchRequest("pump", "docs", k=5, mode="dense", filters={"source": "manual.pdf"})
+    )
+    assert sorted(h.text for h in hits) == sorted(pump)
+    # the same ranking and cosines as Chroma's own filtered search
+    vector = await embedder.embed_query("pump")
+    chroma = ChunkStore.query(store, "docs", vector, 5, {"source": "manual.pdf"})
+    assert [h.id for h in hits] == [h.id for h in chroma]
+    assert [h.score for h in hits] == pytest.approx([h.score for h in chroma], abs=1e-5)
+    paged = await searcher.search(
+        SearchRequest("pump", "docs", mode="dense", filters={"source": "manual.pdf", "page_min": 2})
+    )
+    assert sorted(h.page for h in paged) == [2, 3]
+    assert store.paths == ["ids", "ids"]  # the two searches; the comparison above is direct
+    unknown = await searcher.search(
+        SearchRequest("pump", "docs", mode="dense", filters={"source": "nowhere.pdf"})
+    )
+    assert unknown == []
+    assert store.paths[-1] == "where"  # no record: Chroma's metadata decides
+
+
+async def test_dense_source_filter_of_a_document_being_reingested_asks_chroma():
+    store = RecordingStore()
+    embedder = FakeEmbedder(dimension=16)
+    await _ingested(store, embedder, {"manual.pdf": ["pump one", "pump two"]}, state="pending")
+    searcher = Searcher(Settings(), store, embedder)
+    hits = await searcher.search(
+        SearchRequest("pump", "docs", mode="dense", filters={"source": "manual.pdf"})
+    )
+    assert len(hits) == 2
+    assert store.paths == ["where"]
+
+
+async def test_an_embedded_writer_leaves_the_persisted_lexical_index_current(tmp_path):
+    settings = Settings()
+    settings.chroma.path = tmp_path
+    writer = ChunkStore.from_settings(settings.chroma)
+    follow_writes(settings, writer)  # what `docent ingest` does
+    await fill_store(writer, "docs", DOCS, FakeEmbedder(dimension=64))
+    lexical_indexes_for(settings, writer).close()  # at exit
+
+    server = ChunkStore.from_settings(settings.chroma)  # then `docent serve` starts
+    fetched: list[str] = []
+    server.get_chunks = lambda name, ids: fetched.extend(ids) or []  # type: ignore[method-assign]
+    indexes = LexicalIndexes(server, lexical_root(settings, server))
+    ranked = indexes.search("docs", "warranty motor", 5)
+    assert ranked[0][0] == make_chunks(DOCS, "fake")[2].id
+    assert indexes.builds == 0
+    assert indexes.reconciles == 0
+    assert fetched == []  # the writer's own log entries were known as applied: nothing replayed

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import httpx
@@ -11,7 +10,6 @@ import httpx
 from api.schemas import CollectionDeleted, CollectionPublic, CollectionsPublic
 from api.services import Services
 from retrieval.lexical import LexicalIndexes
-from retrieval.types import Chunk
 from tests.api.conftest import COLLECTION
 
 
@@ -58,42 +56,22 @@ async def test_create_with_bad_name_is_422(client: httpx.AsyncClient) -> None:
     assert response.json()["error"]["details"][0]["loc"] == "body.name"
 
 
-class ForgetOnDrop:
-    """The lexical index as the store's subscriber, as the composition root wires it."""
-
-    def __init__(self, lexical: LexicalIndexes) -> None:
-        self.lexical = lexical
-
-    def chunks_written(self, collection: str, chunks: Sequence[Chunk]) -> None:
-        pass
-
-    def chunks_deleted(self, collection: str, ids: Sequence[str]) -> None:
-        pass
-
-    def collection_dropped(self, collection: str) -> None:
-        self.lexical.forget(collection)
-
-    def indexed_ids(self, collection: str) -> set[str]:
-        return set()
-
-    def rebuild(self, collection: str, chunks: Iterable[Chunk]) -> None:
-        pass
-
-
 async def test_delete_drops_the_lexical_index(
     client: httpx.AsyncClient, services: Services, tmp_path: Path
 ) -> None:
     # the route only asks the store; the store tells its derived indexes
     services.searcher.lexical = LexicalIndexes(services.store, tmp_path / "lexical")
-    services.store.subscribe(ForgetOnDrop(services.searcher.lexical))
+    services.store.subscribe(services.searcher.lexical)
+    folder = services.searcher.lexical.folder
+    assert folder is not None
     searched = await client.post(
         "/v1/search", json={"query": "warranty", "collection": COLLECTION, "mode": "lexical"}
     )
     assert searched.status_code == 200
-    assert (tmp_path / "lexical" / COLLECTION).is_dir()
+    assert (folder / COLLECTION).is_dir()
     deleted = await client.delete(f"/v1/collections/{COLLECTION}")
     assert deleted.status_code == 200
-    assert not (tmp_path / "lexical" / COLLECTION).exists()
+    assert not (folder / COLLECTION).exists()
 
 
 async def test_concurrent_creates_of_one_name_make_one_collection(

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from api.schemas import DocumentDeleted, DocumentsPublic, UploadPublic
 from tests.api.conftest import COLLECTION
+from tests.datasets import DATASETS
 
-PDFS = Path(__file__).resolve().parents[3] / ".." / "shared" / "datasets" / "pdfs"
+PDFS = DATASETS / "pdfs"
 
 
 async def test_upload_mixed_files_reports_each(client: httpx.AsyncClient) -> None:

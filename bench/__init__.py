@@ -1,0 +1,1 @@
+"""Docent benchmarks, one module per benchmark; run them as ``python -m bench NAME``."""

@@ -1,0 +1,415 @@
+"""The lexical index of every collection, kept current in proportion to each change.
+
+- **This process's writes** reach the index directly: it is a :class:`DerivedIndex`
+  subscribed to the store, told of each upsert and delete after it reached Chroma.
+  Changes are buffered in tantivy's writer and committed before the next search, or after
+  :data:`COMMIT_SECONDS` during a stream of writes.
+- **Other processes' writes** (a CLI ingest, other API replicas on a Chroma server) reach it
+  through the change log in Chroma (:mod:`retrieval.lexical.changelog`): at most every
+  ``poll_seconds``, a search reads the entries after the index's position and applies
+  them, without waiting when another thread is already doing so.
+- **Persisted** in ``<root>/slot-N/<collection>/`` (tantivy files + ``state.json``: the
+  Chroma collection id, the analysis, the log position), so a restart opens it and catches
+  up from its position. A process claims a free slot with a file lock, so several
+  processes on one machine never share a writer.
+- **After a crash** the position is only advanced after a commit, so replaying the log
+  redoes what was lost. A write that reached Chroma but not the log (a crash in between)
+  shows as a chunk count that differs from Chroma's when the index is opened; the index is
+  then reconciled by comparing ids (texts are fetched only for the missing chunks).
+- **Rebuilt** only when there is nothing to start from: no persisted index, another
+  analysis, or a collection that was dropped and created again (new Chroma id).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Protocol
+
+from retrieval.derived import ChangeEntry
+from retrieval.filters import MetadataFilter
+from retrieval.lexical.analyzer import Analyzer, default_analyzer
+from retrieval.lexical.changelog import LOOKBACK_NS, entry_at
+from retrieval.lexical.engine import TantivyIndex
+from retrieval.types import Chunk
+
+logger = logging.getLogger(__name__)
+
+COMMIT_SECONDS = 1.0
+"""During a stream of writes, commit at least this often (searches commit at once)."""
+FETCH_BATCH = 1000
+MAX_SLOTS = 64
+
+
+class LexicalSource(Protocol):
+    """What the lexical indexes read from the store (``ChunkStore`` provides it)."""
+
+    def collection_id(self, name: str) -> str: ...
+
+    def chunk_count(self, name: str) -> int: ...
+
+    def iter_ids(self, name: str, batch_size: int = 10_000) -> Iterator[str]: ...
+
+    def iter_chunks(self, name: str, batch_size: int = 1000) -> Iterable[Chunk]: ...
+
+    def get_chunks(self, name: str, ids: Sequence[str]) -> list[Chunk]: ...
+
+    def changes_since(self, name: str, after_ns: int) -> list[ChangeEntry]: ...
+
+    def changes_trimmed_before(self, name: str) -> int: ...
+
+
+@dataclass
+class _Collection:
+    """One opened collection index and where it stands in the change log."""
+
+    index: TantivyIndex
+    collection_id: str
+    folder: Path | None
+    position: int
+    applied: dict[str, int] = field(default_factory=dict)
+    polled_at: float = 0.0
+    committed_at: float = 0.0
+    catching_up: threading.Lock = field(default_factory=threading.Lock)
+
+
+class LexicalIndexes:
+    """The lexical (BM25, tantivy) index of each collection; a store subscriber.
+
+    Thread-safe; blocking (call from a worker thread in async code).
+
+    Args:
+        store: chunks, counts and the change log.
+        root: folder for persisted indexes; None keeps them in memory (tests, ephemeral
+            stores; a restart then rebuilds).
+        analyzer: tokenisation; defaults to :func:`default_analyzer`.
+        poll_seconds: how often a search looks for other processes' changes.
+    """
+
+    def __init__(
+        self,
+        store: LexicalSource,
+        root: Path | None,
+        analyzer: Analyzer | None = None,
+        *,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self._store = store
+        self.analyzer = analyzer or default_analyzer()
+        self.poll_seconds = poll_seconds
+        self._slot_lock: IO[str] | None = None
+        self._root = None if root is None else self._claim_slot(root)
+        self._open: dict[str, _Collection] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self.builds = 0
+        """Full builds from Chroma (first open, or nothing usable persisted)."""
+        self.reconciles = 0
+        """Id comparisons with Chroma after a count mismatch on open."""
+
+    def own_entries(self, collection: str, entry_ids: Sequence[str]) -> None:
+        """This process logged these entries for writes it applied directly: skip them."""
+        opened = self._open.get(collection)
+        if opened is not None:
+            opened.applied.update((entry, entry_at(entry)) for entry in entry_ids)
+
+    @property
+    def folder(self) -> Path | None:
+        """This process's slot: where its indexes persist (None: in memory)."""
+        return self._root
+
+    # -- searching -----------------------------------------------------------------------
+
+    def search(
+        self, collection: str, query: str, k: int, where: MetadataFilter | None = None
+    ) -> list[tuple[str, float]]:
+        """The ``k`` best (chunk id, BM25 score) pairs of ``collection`` for ``query``."""
+        opened = self._opened(collection)
+        if time.monotonic() - opened.polled_at >= self.poll_seconds:
+            self._catch_up_in_background(collection, opened)
+        if opened.index.dirty:
+            self._commit(collection, opened)
+        return opened.index.search(query, k, where or MetadataFilter())
+
+    def refresh(self, collection: str) -> None:
+        """Apply every change logged so far and commit (waits for a running catch-up)."""
+        opened = self._opened(collection)
+        self._catch_up(collection, opened, wait=True)
+        self._commit(collection, opened)
+
+    # -- the store's notifications (DerivedIndex) ------------------------------------------
+
+    def chunks_written(self, collection: str, chunks: Sequence[Chunk]) -> None:
+        opened = self._opened(collection)
+        opened.index.upsert(chunks)
+        self._commit_if_due(collection, opened)
+
+    def chunks_deleted(self, collection: str, ids: Sequence[str]) -> None:
+        opened = self._opened(collection)
+        opened.index.delete(ids)
+        self._commit_if_due(collection, opened)
+
+    def collection_dropped(self, collection: str) -> None:
+        self.forget(collection)
+
+    def indexed_ids(self, collection: str) -> set[str]:
+        opened = self._opened(collection)
+        if opened.index.dirty:
+            self._commit(collection, opened)
+        return opened.index.ids()
+
+    def rebuild(self, collection: str, chunks: Iterable[Chunk]) -> None:
+        opened = self._opened(collection)
+        with opened.catching_up:
+            position = time.time_ns()
+            opened.index.clear()
+            self._upsert_batched(opened.index, chunks)
+            opened.position = position
+            self._commit(collection, opened)
+
+    def forget(self, collection: str) -> None:
+        """Close and delete the index of ``collection`` (the collection was dropped)."""
+        with self._lock(collection):
+            opened = self._open.pop(collection, None)
+            if opened is not None:
+                with opened.catching_up:
+                    opened.index.close()
+            if self._root is not None:
+                shutil.rmtree(self._root / collection, ignore_errors=True)
+
+    def close(self) -> None:
+        """Commit and release every index (and this process's slot)."""
+        for collection in list(self._open):
+            with self._lock(collection):
+                opened = self._open.pop(collection, None)
+                if opened is not None:
+                    # own entries are skipped, so this mostly moves the position to the end
+                    self._catch_up(collection, opened, wait=True)
+                    with opened.catching_up:
+                        opened.index.close()
+                        self._save_state(opened)
+        if self._slot_lock is not None:
+            self._slot_lock.close()
+            self._slot_lock = None
+
+    # -- opening -------------------------------------------------------------------------
+
+    def _opened(self, collection: str) -> _Collection:
+        opened = self._open.get(collection)
+        if opened is not None:
+            return opened
+        with self._lock(collection):
+            opened = self._open.get(collection)
+            if opened is None:
+                opened = self._load(collection)
+                self._open[collection] = opened
+            return opened
+
+    def _load(self, collection: str) -> _Collection:
+        collection_id = self._store.collection_id(collection)
+        folder = None if self._root is None else self._root / collection
+        state = _read_state(folder)
+        usable = (
+            state is not None
+            and state.get("collection_id") == collection_id
+            and state.get("analyzer") == self.analyzer.signature
+        )
+        if not usable and folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+        index = TantivyIndex(None if folder is None else folder / "index", self.analyzer)
+        opened = _Collection(index, collection_id, folder, position=0)
+        position = None if state is None else state.get("position")
+        if usable and isinstance(position, int):
+            opened.position = position
+            applied = None if state is None else state.get("applied")
+            if isinstance(applied, dict):
+                opened.applied = {str(k): int(v) for k, v in applied.items()}
+            self._catch_up(collection, opened, wait=True)
+            self._reconcile_if_counts_differ(collection, opened)
+        else:
+            self._build(collection, opened)
+        self._commit(collection, opened)
+        return opened
+
+    def _build(self, collection: str, opened: _Collection) -> None:
+        """Index every chunk of the collection (first open: nothing persisted to start from)."""
+        started = time.perf_counter()
+        opened.position = time.time_ns()  # entries from here on are replayed: idempotent
+        count = self._upsert_batched(opened.index, self._store.iter_chunks(collection))
+        self.builds += 1
+        logger.info(
+            "event=lexical_build collection=%s chunks=%d seconds=%.1f",
+            collection,
+            count,
+            time.perf_counter() - started,
+        )
+
+    def _reconcile_after_gap(self, collection: str, opened: _Collection) -> None:
+        """The log was trimmed past this index's position: compare ids with Chroma."""
+        position = time.time_ns()  # entries from here on are read as usual
+        self._reconcile(collection, opened)
+        opened.position = max(opened.position, position)
+
+    def _reconcile_if_counts_differ(self, collection: str, opened: _Collection) -> None:
+        if opened.index.dirty:
+            self._commit(collection, opened)
+        if self._store.chunk_count(collection) != len(opened.index):
+            self._reconcile(collection, opened)
+
+    def _reconcile(self, collection: str, opened: _Collection) -> None:
+        if opened.index.dirty:
+            self._commit(collection, opened)
+        indexed = opened.index.ids()
+        present = set(self._store.iter_ids(collection))
+        missing = [i for i in present if i not in indexed]
+        extra = [i for i in indexed if i not in present]
+        opened.index.delete(extra)
+        for start in range(0, len(missing), FETCH_BATCH):
+            opened.index.upsert(
+                self._store.get_chunks(collection, missing[start : start + FETCH_BATCH])
+            )
+        self.reconciles += 1
+        logger.warning(
+            "event=lexical_reconciled collection=%s added=%d removed=%d",
+            collection,
+            len(missing),
+            len(extra),
+        )
+
+    # -- catching up from the change log -------------------------------------------------
+
+    def _catch_up_in_background(self, collection: str, opened: _Collection) -> None:
+        """Start a catch-up unless one runs: searches never wait for the log."""
+        if opened.catching_up.locked():
+            return
+        opened.polled_at = time.monotonic()
+
+        def run() -> None:
+            try:
+                if self._store.collection_id(collection) != opened.collection_id:
+                    self.forget(collection)  # dropped and created again elsewhere: reopen
+                    return
+                self._catch_up(collection, opened, wait=False)
+                if opened.index.dirty:
+                    self._commit(collection, opened)
+            except Exception:  # the next poll retries; searches go on with what is committed
+                logger.exception("event=lexical_catch_up_failed collection=%s", collection)
+
+        threading.Thread(target=run, name=f"lexical-catch-up-{collection}", daemon=True).start()
+
+    def _catch_up(self, collection: str, opened: _Collection, *, wait: bool) -> None:
+        if not opened.catching_up.acquire(blocking=wait):
+            return  # another thread is at it
+        try:
+            opened.polled_at = time.monotonic()
+            if self._store.changes_trimmed_before(collection) > opened.position:
+                self._reconcile_after_gap(collection, opened)
+            entries = self._store.changes_since(collection, opened.position - LOOKBACK_NS)
+            fresh = [e for e in entries if e.id not in opened.applied]
+            ids: dict[str, None] = {}
+            for entry in fresh:
+                ids.update(dict.fromkeys(entry.ids))
+            self._apply(collection, opened.index, list(ids))
+            opened.applied.update((entry.id, entry.at) for entry in fresh)
+            if entries:
+                opened.position = max(opened.position, entries[-1].at)
+            horizon = opened.position - LOOKBACK_NS
+            opened.applied = {i: at for i, at in opened.applied.items() if at > horizon}
+        finally:
+            opened.catching_up.release()
+
+    def _apply(self, collection: str, index: TantivyIndex, ids: list[str]) -> None:
+        """Make ``ids`` in the index what they are in Chroma now (present or gone)."""
+        for start in range(0, len(ids), FETCH_BATCH):
+            part = ids[start : start + FETCH_BATCH]
+            found = self._store.get_chunks(collection, part)
+            present = {chunk.id for chunk in found}
+            index.delete(i for i in part if i not in present)
+            index.upsert(found)
+
+    # -- committing and state ------------------------------------------------------------
+
+    def _commit_if_due(self, collection: str, opened: _Collection) -> None:
+        if time.monotonic() - opened.committed_at >= COMMIT_SECONDS:
+            self._catch_up(collection, opened, wait=False)  # moves the position past own writes
+            self._commit(collection, opened)
+
+    def _commit(self, collection: str, opened: _Collection) -> None:
+        # read before the commit, so that the state never claims more than is durable
+        position, applied = opened.position, dict(opened.applied)
+        opened.index.commit()
+        opened.committed_at = time.monotonic()
+        self._save_state(opened, position, applied)
+
+    def _save_state(
+        self,
+        opened: _Collection,
+        position: int | None = None,
+        applied: dict[str, int] | None = None,
+    ) -> None:
+        if opened.folder is None:
+            return
+        state = {
+            "collection_id": opened.collection_id,
+            "analyzer": self.analyzer.signature,
+            "position": opened.position if position is None else position,
+            # the entries of the window that is read again which this index already has
+            "applied": opened.applied if applied is None else applied,
+        }
+        staging = opened.folder / f"state.json.{threading.get_ident()}.tmp"
+        try:
+            staging.write_text(json.dumps(state), encoding="utf-8")
+            os.replace(staging, opened.folder / "state.json")
+        except OSError as exc:  # a full disk costs a longer catch-up next time, not a failure
+            logger.warning("event=lexical_state_failed folder=%s error=%s", opened.folder, exc)
+
+    def _upsert_batched(self, index: TantivyIndex, chunks: Iterable[Chunk]) -> int:
+        count = 0
+        batch: list[Chunk] = []
+        for chunk in chunks:
+            batch.append(chunk)
+            if len(batch) >= FETCH_BATCH:
+                count += index.upsert(batch)
+                batch = []
+        return count + index.upsert(batch)
+
+    def _lock(self, collection: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(collection, threading.Lock())
+
+    def _claim_slot(self, root: Path) -> Path:
+        """A folder under ``root`` that no other process on this machine is using."""
+        root.mkdir(parents=True, exist_ok=True)
+        for n in range(MAX_SLOTS):
+            slot = root / f"slot-{n}"
+            slot.mkdir(exist_ok=True)
+            handle = (slot / "lock").open("a", encoding="utf-8")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                continue
+            self._slot_lock = handle
+            return slot
+        raise RuntimeError(
+            f"All {MAX_SLOTS} lexical index slots under {root} are in use by other processes."
+        )
+
+
+def _read_state(folder: Path | None) -> dict[str, object] | None:
+    if folder is None:
+        return None
+    with contextlib.suppress(OSError, ValueError):
+        state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+        if isinstance(state, dict):
+            return state
+    return None
