@@ -48,8 +48,10 @@ def test_a_batch_gets_one_result_per_file_and_a_slow_file_fails_alone():
         first, empty, slow, last = results
         assert not isinstance(first, FileFailure)
         assert [p.text for p in first.pieces] == ["The first small document."]
-        assert isinstance(empty, FileFailure) and empty.reason == "empty"
-        assert isinstance(slow, FileFailure) and slow.reason == "timeout"
+        assert isinstance(empty, FileFailure)
+        assert empty.reason == "empty"
+        assert isinstance(slow, FileFailure)
+        assert slow.reason == "timeout"
         # the file after the timeout is read by the fresh worker
         assert not isinstance(last, FileFailure)
         assert [p.text for p in last.pieces] == ["The last small document."]
