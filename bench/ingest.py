@@ -224,6 +224,7 @@ def main(argv: Sequence[str]) -> None:
     parser.add_argument("--model-docs", type=int, default=300, help="documents, real model")
     parser.add_argument("--repeats", type=int, default=3, help="runs; medians are reported")
     parser.add_argument("--quick", action="store_true", help="a tiny run (CI smoke test)")
+    parser.add_argument("--no-model", action="store_true", help="only the instant-model part")
     parser.add_argument("--docent-root", type=Path, default=corpus.REPO, help="checkout to measure")
     parser.add_argument("--label", default="", help="added to the result's name (e.g. before)")
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
@@ -234,7 +235,9 @@ def main(argv: Sequence[str]) -> None:
     try:
         with standin() as host:
             os.environ.pop("DOCENT_EMBED_BATCH_SIZE", None)
-            rows = overhead_rows(args, host, work) + model_rows(args, host, work)
+            rows = overhead_rows(args, host, work)
+            if not args.no_model:
+                rows += model_rows(args, host, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     name = f"ingest-{args.docs}" + (f"-{args.label}" if args.label else "")
