@@ -8,6 +8,7 @@ import sys
 BENCHMARKS = {
     "dense-filter": "bench.dense_filter",
     "engines": "bench.engines",
+    "ingest": "bench.ingest",
     "lexical": "bench.lexical",
 }
 

@@ -16,7 +16,7 @@ import os
 import queue
 import resource
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -24,6 +24,9 @@ from ingest.chunking import ChunkingPlan
 from ingest.ocr import TIME_SHARE, OcrOptions
 from ingest.reading import ReadOutcome, read_and_split
 from ingest.results import FileFailure
+
+Outcome = ReadOutcome | FileFailure
+"""A file's result: its chunks, or why it failed."""
 
 log = logging.getLogger(__name__)
 
@@ -39,30 +42,38 @@ def _worker_main(conn: Connection, memory_mb: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
     while True:
         try:
-            name, data, plan, ocr = conn.recv()
+            files, plan, ocr = conn.recv()
         except (EOFError, OSError):
             return
-        reply: tuple[Any, ...]
-        fatal = False
-        try:
-            reply = ("ok", read_and_split(name, data, plan, ocr))
-        except FileFailure as exc:
-            reply = ("fail", exc.reason, exc.message)
-        except MemoryError:
-            reply = ("fail", "too_large", f"needs more than {memory_mb} MB to read")
-            fatal = True
-        except RecursionError:
-            reply = ("fail", "malformed", "cannot be parsed: structure nested too deeply")
-        except Exception as exc:
-            reply = ("fail", "malformed", f"cannot be parsed: {type(exc).__name__}: {exc}"[:200])
-        del data
-        try:
-            conn.send(reply)
-        except MemoryError:
-            conn.send(("fail", "too_large", f"needs more than {memory_mb} MB to read"))
-            fatal = True
-        if fatal:
-            return
+        for name, data in files:  # one reply per file, as soon as it is read
+            if not _read_one(conn, name, data, plan, ocr, memory_mb):
+                return
+        del files
+
+
+def _read_one(
+    conn: Connection, name: str, data: bytes, plan: ChunkingPlan, ocr: OcrOptions, memory_mb: int
+) -> bool:
+    """Read one file and send its reply; False when the worker must stop (out of memory)."""
+    reply: tuple[Any, ...]
+    fatal = False
+    try:
+        reply = ("ok", read_and_split(name, data, plan, ocr))
+    except FileFailure as exc:
+        reply = ("fail", exc.reason, exc.message)
+    except MemoryError:
+        reply = ("fail", "too_large", f"needs more than {memory_mb} MB to read")
+        fatal = True
+    except RecursionError:
+        reply = ("fail", "malformed", "cannot be parsed: structure nested too deeply")
+    except Exception as exc:
+        reply = ("fail", "malformed", f"cannot be parsed: {type(exc).__name__}: {exc}"[:200])
+    try:
+        conn.send(reply)
+    except MemoryError:
+        conn.send(("fail", "too_large", f"needs more than {memory_mb} MB to read"))
+        fatal = True
+    return not fatal
 
 
 class _Worker:
@@ -152,34 +163,63 @@ class IsolatedReader:
             FileFailure: the file's reason, or ``timeout`` / ``too_large`` / ``malformed``
                 when the worker had to be killed or died.
         """
-        worker = self._checkout()
+        result = self.read_many([(name, data)], plan)[0]
+        if isinstance(result, FileFailure):
+            raise result
+        return result
+
+    def read_many(self, files: Sequence[tuple[str, bytes]], plan: ChunkingPlan) -> list[Outcome]:
+        """Read several files, each with its own limits; one result per file, in order.
+
+        The files go to one worker in one message and come back one reply each, so small
+        files do not pay a process round trip each. Limits stay per file: each reply is
+        awaited for the time limit; the file a worker dies or hangs on fails alone, and
+        the files after it go to a fresh worker.
+        """
+        results: list[Outcome] = []
+        while len(results) < len(files):
+            results += self._read_batch(self._checkout(), files[len(results) :], plan)
+        return results
+
+    def _read_batch(
+        self, worker: _Worker, files: Sequence[tuple[str, bytes]], plan: ChunkingPlan
+    ) -> list[Outcome]:
+        """Results for the first files (at least one); the worker is returned or replaced."""
+        results: list[Outcome] = []
         try:
-            worker.conn.send((name, data, plan, self.ocr))
-            if not worker.conn.poll(self.timeout_seconds):
-                self._replace(worker)
-                raise FileFailure(
-                    "timeout",
-                    f"reading took longer than {self.timeout_seconds:g} s and was stopped "
-                    "(limit: DOCENT_INGEST_FILE_TIMEOUT_SECONDS)",
-                )
-            reply = worker.conn.recv()
-        except (EOFError, OSError, BrokenPipeError) as exc:
+            worker.conn.send((list(files), plan, self.ocr))
+            for _ in files:
+                if not worker.conn.poll(self.timeout_seconds):
+                    self._replace(worker)
+                    results.append(
+                        FileFailure(
+                            "timeout",
+                            f"reading took longer than {self.timeout_seconds:g} s and was "
+                            "stopped (limit: DOCENT_INGEST_FILE_TIMEOUT_SECONDS)",
+                        )
+                    )
+                    return results
+                reply = worker.conn.recv()
+                if reply[0] == "ok":
+                    results.append(reply[1])
+                    continue
+                results.append(FileFailure(reply[1], reply[2]))
+                if not worker.process.is_alive() or reply[1] == "too_large":
+                    self._replace(worker)
+                    return results
+        except (EOFError, OSError, BrokenPipeError):
             code = worker.process.exitcode
             self._replace(worker)
-            raise FileFailure(
-                "malformed",
-                f"the reader crashed on this file (exit code {code}); it cannot be parsed "
-                f"within {self.memory_mb} MB (limit: DOCENT_INGEST_FILE_MEMORY_MB)",
-            ) from exc
-        if reply[0] == "ok":
-            self._idle.put(worker)
-            outcome: ReadOutcome = reply[1]
-            return outcome
-        if worker.process.is_alive() and reply[1] != "too_large":
-            self._idle.put(worker)
-        else:
-            self._replace(worker)
-        raise FileFailure(reply[1], reply[2])
+            results.append(
+                FileFailure(
+                    "malformed",
+                    f"the reader crashed on this file (exit code {code}); it cannot be parsed "
+                    f"within {self.memory_mb} MB (limit: DOCENT_INGEST_FILE_MEMORY_MB)",
+                )
+            )
+            return results
+        self._idle.put(worker)
+        return results
 
     def close(self) -> None:
         """Stop every worker."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ingest.chunking import ChunkingPlan, TextPiece, split_document
@@ -61,6 +62,18 @@ class InProcessReader:
             raise FileFailure("too_large", "too large to read in memory") from exc
         except Exception as exc:
             raise FileFailure("malformed", f"cannot be read: {type(exc).__name__}") from exc
+
+    def read_many(
+        self, files: Sequence[tuple[str, bytes]], plan: ChunkingPlan
+    ) -> list[ReadOutcome | FileFailure]:
+        """:meth:`read` for each file; failures are returned, not raised."""
+        results: list[ReadOutcome | FileFailure] = []
+        for name, data in files:
+            try:
+                results.append(self.read(name, data, plan))
+            except FileFailure as exc:
+                results.append(exc)
+        return results
 
     def close(self) -> None:
         return None

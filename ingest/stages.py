@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import Awaitable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +29,13 @@ from retrieval.types import Embedder
 T = TypeVar("T")
 RECORD_LOOKUP_BATCH = 500
 WAVE_WAIT_SECONDS = 0.2
+WAVE_POLL_SECONDS = 0.05
+"""How often a wave past its wait checks whether the writer is free."""
+READ_BATCH_FILES = 16
+READ_BATCH_BYTES = 1 << 20
+"""A read batch ends at this many files or bytes (a larger file goes alone)."""
+READ_AHEAD_WAVES = 2
+"""Chunks read ahead of the embedder, in waves: a full wave is ready when the writer is."""
 
 Docs = asyncio.Queue[PreparedDoc | None]
 Waves = asyncio.Queue[list[PreparedDoc] | None]
@@ -42,6 +50,10 @@ class FileReader(Protocol):
     """Reads and splits one file (see ``IsolatedReader`` and ``InProcessReader``)."""
 
     def read(self, name: str, data: bytes, plan: ChunkingPlan) -> ReadOutcome: ...
+
+    def read_many(
+        self, files: Sequence[tuple[str, bytes]], plan: ChunkingPlan
+    ) -> list[ReadOutcome | FileFailure]: ...
 
     def close(self) -> None: ...
 
@@ -114,21 +126,62 @@ def _batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
-class ReadStage:
-    """Stage 1: look up records, load each file, skip the unchanged, read and split the rest."""
+class ChunkBudget:
+    """Bounds the chunks read but not yet taken by the embedder (memory), not the documents.
 
-    def __init__(self, run: RunContext) -> None:
+    Counting documents instead starves the waves: while the writer is busy, only a few
+    small documents could wait, and each wave (one store write with its fixed cost) got
+    a handful of chunks. A document larger than the whole budget still passes, alone.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self._changed = asyncio.Condition()
+
+    async def acquire(self, chunks: int) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.held == 0 or self.held + chunks <= self.limit)
+            self.held += chunks
+
+    async def release(self, chunks: int) -> None:
+        async with self._changed:
+            self.held -= chunks
+            self._changed.notify_all()
+
+
+@dataclass
+class Loaded:
+    """A file's bytes and content hash, or why they could not be had."""
+
+    file: SourceFile
+    data: bytes = b""
+    digest: str = ""
+    failure: FileFailure | None = None
+
+
+class ReadStage:
+    """Stage 1: look up records, load each file, skip the unchanged, read and split the rest.
+
+    Files go in small batches (:data:`READ_BATCH_FILES`, :data:`READ_BATCH_BYTES`): one
+    thread hop loads and hashes a batch, one worker round trip reads it. Per-file thread
+    hops and round trips cost more than reading an abstract, and embedded Chroma holds
+    the GIL while it writes, so a worker fed one file at a time idled through each write.
+    """
+
+    def __init__(self, run: RunContext, budget: ChunkBudget) -> None:
         self.run = run
+        self.budget = budget
+        self._taking = threading.Lock()
 
     async def __call__(self, files: Sequence[SourceFile], out: Docs) -> None:
         records, complete = await self._lookup(files)
         pending = iter(files)
 
         async def worker() -> None:
-            for file in pending:
-                doc_id = doc_id_for(file.source)
-                doc = await self._prepare(file, records.get(doc_id), doc_id in complete)
-                if doc is not None:
+            while batch := await asyncio.to_thread(self._take, pending):
+                for doc in await self._prepare(batch, records, complete):
+                    await self.budget.acquire(len(doc.missing))
                     await out.put(doc)
 
         await first_error(*(worker() for _ in range(max(1, self.run.settings.ingest.workers))))
@@ -152,75 +205,114 @@ class ReadStage:
             records.update(found)
         return records, complete
 
+    def _take(self, pending: Iterator[SourceFile]) -> list[Loaded]:
+        """The next batch of files, loaded and hashed (blocking: run it in a thread)."""
+        batch: list[Loaded] = []
+        size = 0
+        max_mb = self.run.settings.ingest.max_file_mb
+        with self._taking:
+            for file in pending:
+                try:
+                    data = load_bytes(file, max_mb)
+                except FileFailure as exc:
+                    batch.append(Loaded(file, failure=exc))
+                else:
+                    batch.append(Loaded(file, data, content_hash(data)))
+                    size += len(data)
+                if len(batch) >= READ_BATCH_FILES or size >= READ_BATCH_BYTES:
+                    break
+        return batch
+
     async def _prepare(
-        self, file: SourceFile, previous: DocumentRecord | None, complete: bool
-    ) -> PreparedDoc | None:
-        """Load, skip if unchanged, else read and split; None when the file is finished."""
+        self, batch: list[Loaded], records: dict[str, DocumentRecord], complete: set[str]
+    ) -> list[PreparedDoc]:
+        """Skip the unchanged, read and split the rest; the documents to embed."""
         run = self.run
-        try:
-            data = await asyncio.to_thread(load_bytes, file, run.settings.ingest.max_file_mb)
-        except FileFailure as exc:
-            run.failed(file, exc)
-            return None
-        digest = content_hash(data)
-        version = chunk_version(digest, run.plan)
-        same = previous is not None and previous.version == version
-        if same and complete and previous is not None:
-            run.finish(
-                FileResult(file.source, "unchanged", previous.chunk_count, path=path_of(file))
-            )
-            return None
-        if run.dry_run:
-            run.finish(FileResult(file.source, "planned", path=path_of(file)))
-            return None
-        try:
-            outcome = await asyncio.get_running_loop().run_in_executor(
-                READ_THREADS, run.reader.read, file.source, data, run.plan
-            )
-        except FileFailure as exc:
-            run.failed(file, exc)
-            return None
-        doc = prepare_document(file, digest, version, outcome, run.embedder.model)
-        if same:  # an interrupted or damaged write of this version: keep what is stored
-            ids = [c.id for c in doc.chunks]
-            doc.present = await asyncio.to_thread(run.store.existing_ids, run.target, ids)
-        return doc
+        to_read: list[tuple[Loaded, str]] = []
+        for item in batch:
+            file = item.file
+            if item.failure is not None:
+                run.failed(file, item.failure)
+                continue
+            doc_id = doc_id_for(file.source)
+            previous = records.get(doc_id)
+            version = chunk_version(item.digest, run.plan)
+            if previous is not None and previous.version == version and doc_id in complete:
+                run.finish(
+                    FileResult(file.source, "unchanged", previous.chunk_count, path=path_of(file))
+                )
+            elif run.dry_run:
+                run.finish(FileResult(file.source, "planned", path=path_of(file)))
+            else:
+                to_read.append((item, version))
+        if not to_read:
+            return []
+        # reads wait for a reader worker in their own threads, never the default pool
+        outcomes = await asyncio.get_running_loop().run_in_executor(
+            READ_THREADS,
+            run.reader.read_many,
+            [(i.file.source, i.data) for i, _ in to_read],
+            run.plan,
+        )
+        docs: list[PreparedDoc] = []
+        for (item, version), outcome in zip(to_read, outcomes, strict=True):
+            if isinstance(outcome, FileFailure):
+                run.failed(item.file, outcome)
+                continue
+            doc = prepare_document(item.file, item.digest, version, outcome, run.embedder.model)
+            previous = records.get(doc.record.doc_id)
+            if previous is not None and previous.version == version:
+                # an interrupted or damaged write of this version: keep what is stored
+                ids = [c.id for c in doc.chunks]
+                doc.present = await asyncio.to_thread(run.store.existing_ids, run.target, ids)
+            docs.append(doc)
+        return docs
 
 
 class EmbedStage:
     """Stage 2: embed documents in waves that fill full batches on every Ollama host."""
 
-    def __init__(self, run: RunContext) -> None:
+    def __init__(self, run: RunContext, budget: ChunkBudget) -> None:
         self.run = run
+        self.budget = budget
         self.wave_size = run.settings.ollama.embed_wave_size
 
     async def __call__(self, inbox: Docs, out: Waves) -> None:
         closed = False
         while not closed:
-            wave, closed = await self._next_wave(inbox)
+            wave, closed = await self._next_wave(inbox, out)
             if wave:
                 await out.put(await self.embed_wave(wave))
         await out.put(None)  # the end (see ReadStage)
 
-    async def _next_wave(self, inbox: Docs) -> tuple[list[PreparedDoc], bool]:
-        """Documents for one wave (waiting briefly to fill it), and whether the inbox closed."""
+    async def _next_wave(self, inbox: Docs, out: Waves) -> tuple[list[PreparedDoc], bool]:
+        """Documents for one wave, and whether the inbox closed.
+
+        Waits briefly (:data:`WAVE_WAIT_SECONDS`) to fill the wave, and on for as long as
+        the writer still has an embedded wave waiting: a wave sent then would only wait
+        too, and each wave is one store write with a fixed cost, so fuller is faster.
+        """
         first = await inbox.get()
         if first is None:
             return [], True
         wave, size = [first], len(first.missing)
+        await self.budget.release(size)
         deadline = time.monotonic() + WAVE_WAIT_SECONDS
         while size < self.wave_size:
             timeout = deadline - time.monotonic()
             if timeout <= 0:
-                break
+                if not out.full():
+                    break
+                timeout = WAVE_POLL_SECONDS
             try:
                 item = await asyncio.wait_for(inbox.get(), timeout)
             except TimeoutError:
-                break
+                continue
             if item is None:
                 return wave, True
             wave.append(item)
             size += len(item.missing)
+            await self.budget.release(len(item.missing))
         return wave, False
 
     async def embed_wave(self, wave: list[PreparedDoc]) -> list[PreparedDoc]:
@@ -297,11 +389,14 @@ class WriteStage:
 
 async def run_stages(run: RunContext, files: Sequence[SourceFile]) -> None:
     """Read, embed and write ``files``, the three stages at once."""
-    docs: Docs = asyncio.Queue(maxsize=4 * run.settings.ingest.workers)
+    docs: Docs = asyncio.Queue()  # bounded by the budget, in chunks
     waves: Waves = asyncio.Queue(maxsize=1)
-    embedding = EmbedStage(run)
+    budget = ChunkBudget(READ_AHEAD_WAVES * run.settings.ollama.embed_wave_size)
+    embedding = EmbedStage(run, budget)
     await first_error(
-        ReadStage(run)(files, docs), embedding(docs, waves), WriteStage(run, embedding)(waves)
+        ReadStage(run, budget)(files, docs),
+        embedding(docs, waves),
+        WriteStage(run, embedding)(waves),
     )
 
 

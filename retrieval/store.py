@@ -605,23 +605,27 @@ class ChunkStore:
     # -- writing -------------------------------------------------------------------------
 
     def _bump(self, name: str) -> None:
-        with _chroma_errors(self.where):
-            self._docs(name, create=True).upsert(
-                ids=[REVISION_ID],
-                embeddings=[_DUMMY],
-                metadatas=[{"token": uuid.uuid4().hex, "at": utc_now()}],
-            )
+        self._put_records(name, [], bump=True)
 
     def put_records(self, name: str, records: Sequence[DocumentRecord]) -> None:
         """Write (insert or replace) document records (``docent check --repair``)."""
         if not records:
             return
         self._writing()
+        self._put_records(name, records, bump=False)
+
+    def _put_records(self, name: str, records: Sequence[DocumentRecord], *, bump: bool) -> None:
+        """One Chroma call for the records and, with ``bump``, a new revision token."""
+        ids = [r.doc_id for r in records]
+        metadatas: list[dict[str, Any]] = [record_metadata(r) for r in records]
+        if bump:
+            ids.append(REVISION_ID)
+            metadatas.append({"token": uuid.uuid4().hex, "at": utc_now()})
         with _chroma_errors(self.where):
             self._docs(name, create=True).upsert(
-                ids=[r.doc_id for r in records],
-                embeddings=[_DUMMY] * len(records),
-                metadatas=[record_metadata(r) for r in records],
+                ids=ids,
+                embeddings=[_DUMMY] * len(ids),
+                metadatas=metadatas,
             )
 
     def upsert_chunks(
@@ -630,11 +634,14 @@ class ChunkStore:
         chunks: Sequence[Chunk],
         embeddings: Sequence[Sequence[float]],
         batch_size: int = 128,
+        *,
+        bump: bool = True,
     ) -> None:
         """Write chunks with their vectors, ``batch_size`` records per Chroma call.
 
         A raw write that takes no lock and keeps no record: documents are written with
-        :meth:`write_documents`.
+        :meth:`write_documents`. ``bump=False`` leaves the revision token to the caller
+        (who must change it before releasing its locks).
         """
         if len(chunks) != len(embeddings):
             raise InvalidRequest(
@@ -655,9 +662,12 @@ class ChunkStore:
                 )
         for index in self._listeners:
             index.chunks_written(name, chunks)
-        self._bump(name)
+        if bump:
+            self._bump(name)
 
-    def delete_chunks(self, name: str, ids: Sequence[str], batch_size: int = 1000) -> None:
+    def delete_chunks(
+        self, name: str, ids: Sequence[str], batch_size: int = 1000, *, bump: bool = True
+    ) -> None:
         """Remove chunks by id (absent ids are ignored); a raw write, like upsert_chunks."""
         if not ids:
             return
@@ -668,7 +678,8 @@ class ChunkStore:
                 collection.delete(ids=list(ids[start : start + batch_size]))
         for index in self._listeners:
             index.chunks_deleted(name, ids)
-        self._bump(name)
+        if bump:
+            self._bump(name)
 
     def delete_records(self, name: str, doc_ids: Sequence[str]) -> None:
         docs = self._docs(name) if doc_ids else None
@@ -731,13 +742,14 @@ class ChunkStore:
             self.put_records(name, [d.record for d in ready])
             vectors = {i: v for d in ready for i, v in d.vectors.items()}
             new = [c for d in ready for c in d.chunks if c.id in vectors]
-            self.upsert_chunks(name, new, [vectors[c.id] for c in new], batch_size)
+            self.upsert_chunks(name, new, [vectors[c.id] for c in new], batch_size, bump=False)
             keep = {c.id for d in ready for c in d.chunks}
             owned = self._chunk_ids_by_doc(name, [d.record.doc_id for d in ready])
             stale = sorted(i for ids in owned.values() for i in ids if i not in keep)
-            self.delete_chunks(name, stale)
+            self.delete_chunks(name, stale, bump=False)
             done = [replace(d.record, state="done") for d in ready]
-            self.put_records(name, done)
+            # the records and the new revision in one call (readers see it before we unlock)
+            self._put_records(name, done, bump=bool(new or stale))
         outcome.written = [r.doc_id for r in done]
         outcome.chunks_added = len(new)
         outcome.chunks_removed = len(stale)

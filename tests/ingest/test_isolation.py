@@ -32,3 +32,29 @@ def test_a_failed_restart_frees_the_slot_instead_of_hanging():
         assert reader.restarts == 1
     finally:
         reader.close()
+
+
+def test_a_batch_gets_one_result_per_file_and_a_slow_file_fails_alone():
+    reader = IsolatedReader(workers=1, timeout_seconds=1.0, memory_mb=1024)
+    files = [
+        ("a.txt", b"The first small document."),
+        ("empty.txt", b""),
+        ("slow.pdf", SLOW_PDF.read_bytes()),
+        ("b.txt", b"The last small document."),
+    ]
+    try:
+        results = reader.read_many(files, PLAN)
+        assert len(results) == 4
+        first, empty, slow, last = results
+        assert not isinstance(first, FileFailure)
+        assert [p.text for p in first.pieces] == ["The first small document."]
+        assert isinstance(empty, FileFailure)
+        assert empty.reason == "empty"
+        assert isinstance(slow, FileFailure)
+        assert slow.reason == "timeout"
+        # the file after the timeout is read by the fresh worker
+        assert not isinstance(last, FileFailure)
+        assert [p.text for p in last.pieces] == ["The last small document."]
+        assert reader.restarts == 1
+    finally:
+        reader.close()

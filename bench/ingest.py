@@ -1,0 +1,252 @@
+"""Ingestion speed: the tables of issue 12, measured through the real ``docent ingest``.
+
+1. **Pipeline overhead** (``synthetic-hash-embed``: an instant embedding server, so only
+   Docent's own work counts): first ingest of ``--docs`` SciFact abstracts, in chunks/s,
+   against the raw Chroma add rate of the same chunks measured in the same run; then the
+   unchanged re-ingest and the re-ingest after changing 1% of the files (CLI start-up
+   included: wall time of the command); and the ingest's peak RSS.
+2. **At the model's limit** (``all-minilm``, the stand-in's real model, ``--model-docs``
+   abstracts): Docent's first ingest against the best raw ``/api/embed`` throughput of the
+   same chunk texts over batch sizes, and against the LangChain tutorial pipeline
+   (``DirectoryLoader`` + ``RecursiveCharacterTextSplitter(1000, 200)`` +
+   ``Chroma.from_documents(OllamaEmbeddings)``; needs the ``bench`` extra).
+
+Every figure is the median of ``--repeats`` runs; ratios compare figures of the same run.
+Usage: ``python -m bench ingest`` (``--quick``: a tiny run, for CI; ``--docent-root PATH``
+runs ``docent`` from another checkout, e.g. an older commit, for "before" figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from bench import corpus, report
+from bench.lexical import COLLECTION, Run, _docent, _env, standin, write_documents
+
+SYNTHETIC = "synthetic-hash-embed"
+REAL_MODEL = "all-minilm"
+RAW_BATCHES = (8, 32, 128, 512)
+
+
+def timed_ingest(run: Run, folder: Path, model: str) -> tuple[float, int, float]:
+    """``docent ingest``: wall seconds (start-up included), chunks added, peak RSS in MB."""
+    import json
+
+    env = _env(run) | {"DOCENT_EMBED_MODEL": model}
+    command = _docent(run, "ingest", str(folder), "--collection", COLLECTION, "--json")
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, env=env, cwd=run.repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    out, err = process.communicate()
+    seconds = time.perf_counter() - started
+    if process.returncode != 0:
+        raise RuntimeError(f"docent ingest failed ({process.returncode}): {err[-2000:]}")
+    import resource
+
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    summary: dict[str, Any] = json.loads(out)
+    return seconds, int(summary["chunks"]["added"]), peak_mb
+
+
+def stored_chunks(store: Path) -> list[tuple[str, str, dict[str, Any]]]:
+    """Ids, texts and metadata of the bench collection's chunks (read with this checkout)."""
+    from retrieval.settings import ChromaSettings
+    from retrieval.store import ChunkStore
+
+    chunk_store = ChunkStore.from_settings(ChromaSettings(path=str(store)))
+    try:
+        return [(c.id, c.text, dict(c.metadata)) for c in chunk_store.iter_chunks(COLLECTION)]
+    finally:
+        chunk_store.close()
+
+
+def raw_chroma_add(chunks: Sequence[tuple[str, str, dict[str, Any]]], folder: Path) -> float:
+    """Seconds for plain Chroma to add these chunks with vectors, 128 per call."""
+    import chromadb
+
+    vectors = np.random.default_rng(0).random((len(chunks), 384), dtype=np.float32)
+    client = chromadb.PersistentClient(path=str(folder))
+    collection = client.create_collection("raw", metadata={"hnsw:space": "cosine"})
+    started = time.perf_counter()
+    for start in range(0, len(chunks), 128):
+        part = chunks[start : start + 128]
+        collection.add(
+            ids=[c[0] for c in part],
+            documents=[c[1] for c in part],
+            metadatas=[c[2] for c in part],
+            embeddings=vectors[start : start + 128],
+        )
+    return time.perf_counter() - started
+
+
+def raw_embed(host: str, texts: Sequence[str], batch: int) -> float:
+    """Seconds to embed ``texts`` with sequential ``/api/embed`` calls of ``batch`` texts."""
+    with httpx.Client(base_url=host, timeout=600) as client:
+        started = time.perf_counter()
+        for start in range(0, len(texts), batch):
+            body = {"model": REAL_MODEL, "input": list(texts[start : start + batch])}
+            client.post("/api/embed", json=body).raise_for_status()
+        return time.perf_counter() - started
+
+
+def tutorial(host: str, folder: Path, store: Path) -> tuple[float, int] | None:
+    """The LangChain tutorial pipeline: seconds and chunks (None: ``bench`` extra missing)."""
+    try:
+        from langchain_chroma import Chroma
+        from langchain_community.document_loaders import DirectoryLoader, TextLoader
+        from langchain_ollama import OllamaEmbeddings
+        from langchain_text_splitters import RecursiveCharacterTextSplitter
+    except ImportError:
+        return None
+    started = time.perf_counter()
+    docs = DirectoryLoader(str(folder), glob="*.txt", loader_cls=TextLoader).load()
+    splits = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200).split_documents(
+        docs
+    )
+    embeddings = OllamaEmbeddings(model=REAL_MODEL, base_url=host)
+    Chroma.from_documents(splits, embeddings, persist_directory=str(store))
+    return time.perf_counter() - started, len(splits)
+
+
+def _median(values: Sequence[float]) -> str:
+    return f"{statistics.median(values):.2f}"
+
+
+def change_files(folder: Path, share: float) -> int:
+    """Append a line to ``share`` of the files; how many were changed."""
+    files = sorted(folder.glob("*.txt"))
+    changed = files[:: max(1, round(1 / share))]
+    for path in changed:
+        path.write_text(path.read_text(encoding="utf-8") + "\n\nEdited.", encoding="utf-8")
+    return len(changed)
+
+
+def overhead_rows(args: argparse.Namespace, host: str, work: Path) -> list[tuple[str, str]]:
+    """Part 1: instant embedder, Docent vs raw Chroma, re-ingests, peak RSS."""
+    folder = work / "docs"
+    write_documents(folder, args.docs)
+    first, unchanged, edited, ratios = [], [], [], []
+    chunks, peak = 0, 0.0
+    for i in range(args.repeats):
+        store = work / f"store-{i}"
+        run = Run(repo=args.docent_root, store=store, ollama=host)
+        seconds, chunks, peak = timed_ingest(run, folder, SYNTHETIC)
+        raw = raw_chroma_add(stored_chunks(store), work / f"raw-{i}")
+        first.append(seconds)
+        ratios.append((chunks / seconds) / (chunks / raw))
+        unchanged.append(timed_ingest(run, folder, SYNTHETIC)[0])
+        changed = change_files(folder, 0.01)
+        edited.append(timed_ingest(run, folder, SYNTHETIC)[0])
+        shutil.rmtree(store, ignore_errors=True)
+        shutil.rmtree(work / f"raw-{i}", ignore_errors=True)
+    docs = args.docs
+    return [
+        (
+            f"first ingest, {docs} docs, {SYNTHETIC} (chunks/s, wall)",
+            f"{chunks / statistics.median(first):.0f} ({chunks} chunks)",
+        ),
+        (
+            "Docent / raw Chroma add rate, same run (target >= 0.6)",
+            f"{statistics.median(ratios):.2f}",
+        ),
+        (
+            f"unchanged re-ingest of {docs} docs (s, CLI included)",
+            f"{statistics.median(unchanged):.2f}",
+        ),
+        (f"re-ingest after changing {changed} docs (1%) (s)", f"{statistics.median(edited):.2f}"),
+        ("peak RSS of the ingests (MB, largest child)", f"{peak:.0f}"),
+    ]
+
+
+def model_rows(args: argparse.Namespace, host: str, work: Path) -> list[tuple[str, str]]:
+    """Part 2: the real model, Docent vs best raw /api/embed vs the LangChain tutorial."""
+    folder = work / "model-docs"
+    write_documents(folder, args.model_docs)
+    docent, best_raw, lang, ratios_raw, ratios_lang = [], [], [], [], []
+    chunks, best_batch, lang_chunks = 0, 0, 0
+    for i in range(args.repeats):
+        store = work / f"model-store-{i}"
+        run = Run(repo=args.docent_root, store=store, ollama=host)
+        seconds, chunks, _ = timed_ingest(run, folder, REAL_MODEL)
+        texts = [c[1] for c in stored_chunks(store)]
+        rates = {b: len(texts) / raw_embed(host, texts, b) for b in RAW_BATCHES}
+        best_batch = max(rates, key=lambda b: rates[b])
+        rate = chunks / seconds
+        docent.append(rate)
+        best_raw.append(rates[best_batch])
+        ratios_raw.append(rate / rates[best_batch])
+        result = tutorial(host, folder, work / f"tutorial-{i}")
+        if result is not None:
+            lang_seconds, lang_chunks = result
+            lang.append(lang_seconds)
+            ratios_lang.append(lang_seconds / seconds)
+        shutil.rmtree(store, ignore_errors=True)
+    rows = [
+        (
+            f"first ingest, {args.model_docs} docs, {REAL_MODEL} (chunks/s, wall)",
+            f"{statistics.median(docent):.1f} ({chunks} chunks)",
+        ),
+        (
+            f"best raw /api/embed of the same texts (chunks/s, batch {best_batch})",
+            f"{statistics.median(best_raw):.1f}",
+        ),
+        ("Docent / best raw (target >= 0.95)", f"{statistics.median(ratios_raw):.2f}"),
+    ]
+    if lang:
+        rows += [
+            ("LangChain tutorial (s)", f"{statistics.median(lang):.1f} ({lang_chunks} chunks)"),
+            (
+                "Docent speed / tutorial speed (target >= 1.2)",
+                f"{statistics.median(ratios_lang):.2f}",
+            ),
+        ]
+    else:
+        rows.append(("LangChain tutorial", "not run: install the bench extra"))
+    return rows
+
+
+def main(argv: Sequence[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench ingest", description=__doc__)
+    parser.add_argument("--docs", type=int, default=5000, help="documents, instant model")
+    parser.add_argument("--model-docs", type=int, default=300, help="documents, real model")
+    parser.add_argument("--repeats", type=int, default=3, help="runs; medians are reported")
+    parser.add_argument("--quick", action="store_true", help="a tiny run (CI smoke test)")
+    parser.add_argument("--no-model", action="store_true", help="only the instant-model part")
+    parser.add_argument("--docent-root", type=Path, default=corpus.REPO, help="checkout to measure")
+    parser.add_argument("--label", default="", help="added to the result's name (e.g. before)")
+    parser.add_argument("--out", type=Path, default=Path("bench-results"))
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.docs, args.model_docs, args.repeats = 200, 20, 1
+    work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    try:
+        with standin() as host:
+            os.environ.pop("DOCENT_EMBED_BATCH_SIZE", None)
+            rows = overhead_rows(args, host, work)
+            if not args.no_model:
+                rows += model_rows(args, host, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    name = f"ingest-{args.docs}" + (f"-{args.label}" if args.label else "")
+    params = {
+        "docs (instant model)": args.docs,
+        "docs (real model)": args.model_docs,
+        "repeats": args.repeats,
+        "docent from": str(args.docent_root),
+        "command": "python -m bench ingest " + " ".join(argv),
+    }
+    _json_path, md_path = report.write(args.out, name, params, rows)
+    print(md_path.read_text(encoding="utf-8"))  # noqa: T201
