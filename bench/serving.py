@@ -6,12 +6,13 @@ the models' time is out of the picture:
 
 1. **Time added before the first token**, at each ``--sizes`` chunk count: one streamed
    ``/v1/query`` at a time, from sending it to its first ``delta`` event; minus the
-   stand-in's own time to first token (``/api/chat`` with a prompt of the same size, sent
-   directly, median), measured in the same run. p50 / p99.
+   stand-in's own model calls measured in the same run (medians of its time to first token
+   on ``/api/chat`` with a prompt of about the same size, and of one query's ``/api/embed``).
+   p50 / p99.
 2. **64 concurrent streamed queries** (on the largest store): errors (an explicit 503
    ``busy`` is allowed and counted apart), p50 / p99 time to the first event, and the
    longest event-loop stall inside the server (``docent_event_loop_lag_*`` on
-   ``/metrics``), medians over ``--rounds``.
+   ``/metrics``), per round; and, as a control, the longest stall of the idle server.
 3. **Peak RSS of ``docent serve``**: idle (started, warmed up), under that load, and while
    a batch of documents is uploaded into another collection (with the stall seen then).
 
@@ -196,19 +197,37 @@ def standin_first_token(ollama: str, prompt_words: int, repeats: int) -> list[fl
     return times
 
 
+def standin_embed(ollama: str, repeats: int) -> list[float]:
+    """Seconds of one query's ``/api/embed`` on the stand-in itself (Docent's model call)."""
+    body = {"model": EMBED_MODEL, "input": ["what does the warranty cover"]}
+    times: list[float] = []
+    with httpx.Client(base_url=ollama, timeout=60) as http:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            http.post("/api/embed", json=body).raise_for_status()
+            times.append(time.perf_counter() - start)
+    return times
+
+
 def time_added(url: str, ollama: str, queries: Sequence[str]) -> dict[str, Any]:
-    """Docent's time to the first token, the stand-in's, and the difference (p50/p99, ms)."""
+    """Docent's time to the first token, the stand-in's own model calls, and the difference.
+
+    The difference subtracts, from each of Docent's times, the medians of the stand-in's
+    time to first token and of its query embedding: what is left is Docent's own work.
+    """
     with httpx.Client(base_url=url, timeout=120) as http:
         for question in queries[:5]:  # warm-up: first searches open indexes, load vocabularies
             _first_delta(http, question)
         docent = [_first_delta(http, q) for q in queries]
-    model = standin_first_token(ollama, prompt_words=900, repeats=max(20, len(queries) // 4))
-    model_p50 = statistics.median(model)
-    added = [t - model_p50 for t in docent]
+    repeats = max(20, len(queries) // 4)
+    chat = standin_first_token(ollama, prompt_words=900, repeats=repeats)
+    embed = standin_embed(ollama, repeats)
+    models = statistics.median(chat) + statistics.median(embed)
     return {
         "docent": report.percentiles_ms(docent),
-        "standin": report.percentiles_ms(model),
-        "added": report.percentiles_ms(added),
+        "chat": report.percentiles_ms(chat),
+        "embed": report.percentiles_ms(embed),
+        "added": report.percentiles_ms([t - models for t in docent]),
     }
 
 
@@ -379,8 +398,9 @@ def measure(args: argparse.Namespace, work: Path) -> list[tuple[str, str]]:
                 rows.append(
                     (
                         f"{count} chunks: time Docent adds before the first token p50 / p99",
-                        f"{_ms(added['added'])} (Docent {_ms(added['docent'])}, "
-                        f"stand-in alone {_ms(added['standin'])})",
+                        f"{_ms(added['added'])} (Docent's time to first token "
+                        f"{_ms(added['docent'])}; the stand-in alone: first token "
+                        f"{_ms(added['chat'])}, query embedding {_ms(added['embed'])})",
                     )
                 )
                 if size == stores[-1][0]:
@@ -395,6 +415,15 @@ def _load_and_memory(
     url, pid = server.url, server.pid
     rows: list[tuple[str, str]] = []
     idle = _status_kb(pid, "VmRSS") / 1024
+    before = metrics_text(url)
+    time.sleep(args.idle_seconds)
+    rows.append(
+        (
+            f"longest event-loop stall of the idle server over {args.idle_seconds:g} s"
+            " (this machine's own noise)",
+            f"{stall_between(before, metrics_text(url)):.1f} ms",
+        )
+    )
     with RssSampler(pid) as load_rss:
         rounds = concurrent_load(url, queries, args.clients, args.rounds)
     p50 = statistics.median(report.percentiles_ms(r.first_event)["p50"] for r in rounds)
@@ -449,6 +478,7 @@ def main(argv: Sequence[str]) -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of concurrent queries")
     parser.add_argument("--upload-docs", type=int, default=1000, help="documents uploaded")
     parser.add_argument("--upload-per-request", type=int, default=50)
+    parser.add_argument("--idle-seconds", type=float, default=5.0, help="idle stall control")
     parser.add_argument("--store-dir", type=Path, help="build (or reuse) the stores here")
     parser.add_argument("--quick", action="store_true", help="a tiny run (CI smoke test)")
     parser.add_argument("--docent-root", type=Path, default=corpus.REPO, help="checkout to measure")
@@ -457,7 +487,7 @@ def main(argv: Sequence[str]) -> None:
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.queries, args.clients, args.rounds = [300], 10, 8, 1
-        args.upload_docs, args.upload_per_request = 20, 10
+        args.upload_docs, args.upload_per_request, args.idle_seconds = 20, 10, 1.0
     work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     if args.store_dir is None:
         args.store_dir = work / "stores"

@@ -14,7 +14,7 @@ from tests.bench.test_bench import _bench
 def test_serving_quick_measures_every_row_through_the_real_server(tmp_path: Path) -> None:
     results = _bench(tmp_path, "serving", "--quick")["results"]
     added = next(v for k, v in results.items() if "time Docent adds" in k)
-    assert "stand-in alone" in added
+    assert "the stand-in alone" in added
     load = next(v for k, v in results.items() if "concurrent streamed queries" in k)
     assert load.startswith("0 ·")  # no error other than an explicit busy
     stall = next(v for k, v in results.items() if "event-loop stall" in k)
