@@ -72,6 +72,16 @@ def cors_options(origins: list[str]) -> dict[str, object]:
     return options
 
 
+@asynccontextmanager
+async def _loop_lag_measured(metrics: Metrics) -> AsyncIterator[None]:
+    """The event-loop lag monitor runs for as long as the app serves."""
+    metrics.loop_lag.start()
+    try:
+        yield
+    finally:
+        await metrics.loop_lag.stop()
+
+
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
     """Build the Docent API.
 
@@ -91,12 +101,15 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if services is not None:
             app.state.services = services
-            yield
+            async with _loop_lag_measured(services.metrics):
+                yield
             return
         async with open_runtime(resolved) as runtime:
-            app.state.services = Services.from_runtime(runtime)
-            await runtime.jobs.start()  # jobs a stop left queued or running resume now
-            yield
+            built = Services.from_runtime(runtime)
+            app.state.services = built
+            async with _loop_lag_measured(built.metrics):
+                await runtime.jobs.start()  # jobs a stop left queued or running resume now
+                yield
 
     app = FastAPI(title="Docent", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     if services is not None:

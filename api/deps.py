@@ -3,6 +3,9 @@
 Nothing is built here: everything comes from the :class:`~api.services.Services` the
 lifespan put on ``app.state`` (the composition root's parts, plus limiter and metrics).
 Tests swap them with ``create_app(services=...)`` or ``app.dependency_overrides``.
+
+They are ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread, a
+thread hop per dependency per request for what is an attribute read.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from retrieval.store import ChunkStore
 from retrieval.types import ChatModel, Embedder
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     """The services of the app serving ``request``."""
     services: Services = request.app.state.services
     return services
@@ -34,51 +37,51 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_settings_dep(services: ServicesDep) -> Settings:
+async def get_settings_dep(services: ServicesDep) -> Settings:
     return services.settings
 
 
-def get_store(services: ServicesDep) -> ChunkStore:
+async def get_store(services: ServicesDep) -> ChunkStore:
     return services.store
 
 
-def get_embedder(services: ServicesDep) -> Embedder:
+async def get_embedder(services: ServicesDep) -> Embedder:
     return services.embedder
 
 
-def get_chat(services: ServicesDep) -> ChatModel:
+async def get_chat(services: ServicesDep) -> ChatModel:
     return services.chat
 
 
-def get_searcher(services: ServicesDep) -> Searcher:
+async def get_searcher(services: ServicesDep) -> Searcher:
     return services.searcher
 
 
-def get_answerer(services: ServicesDep) -> Answerer:
+async def get_answerer(services: ServicesDep) -> Answerer:
     return services.answerer
 
 
-def get_ingestor(services: ServicesDep) -> UploadIngestor:
+async def get_ingestor(services: ServicesDep) -> UploadIngestor:
     return services.ingest
 
 
-def get_jobs(services: ServicesDep) -> JobRunner:
+async def get_jobs(services: ServicesDep) -> JobRunner:
     return services.jobs
 
 
-def get_ollama(services: ServicesDep) -> OllamaAdmin:
+async def get_ollama(services: ServicesDep) -> OllamaAdmin:
     return services.ollama
 
 
-def get_ollama_http(services: ServicesDep) -> httpx.AsyncClient:
+async def get_ollama_http(services: ServicesDep) -> httpx.AsyncClient:
     return services.ollama_http
 
 
-def get_limiter(services: ServicesDep) -> GenerationLimiter:
+async def get_limiter(services: ServicesDep) -> GenerationLimiter:
     return services.limiter
 
 
-def get_metrics(services: ServicesDep) -> Metrics:
+async def get_metrics(services: ServicesDep) -> Metrics:
     return services.metrics
 
 

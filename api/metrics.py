@@ -10,10 +10,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.loop_lag import LoopLagMonitor
 from retrieval.events import DoneEvent
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 """Methods counted by name; any other (clients may send any token) counts as ``other``."""
 
@@ -58,7 +60,11 @@ class _Jobs(Collector):
 
 
 class Metrics:
-    """Requests, latencies, answer tokens, embedding calls and ingested chunks.
+    """Requests, latencies, answer tokens, embedding calls, ingested chunks, event-loop lag.
+
+    ``loop_lag`` is a :class:`LoopLagMonitor` feeding ``docent_event_loop_lag_seconds``
+    (a histogram) and ``docent_event_loop_lag_max_seconds`` (the longest since start); the
+    app's lifespan starts it.
 
     Args:
         embedding_calls: reads the embedder's running count of ``/api/embed`` requests.
@@ -120,6 +126,19 @@ class Metrics:
         waiting.set_function(lambda: float(generations()[1]))
         self.registry.register(_EmbeddingCalls(embedding_calls))
         self.registry.register(_Jobs(jobs))
+        lag = Histogram(
+            "docent_event_loop_lag_seconds",
+            "How late the event loop woke a 10 ms timer (time the loop was held).",
+            buckets=_LAG_BUCKETS,
+            registry=self.registry,
+        )
+        self.loop_lag = LoopLagMonitor(observe=lag.observe)
+        lag_max = Gauge(
+            "docent_event_loop_lag_max_seconds",
+            "The longest event-loop lag since the server started.",
+            registry=self.registry,
+        )
+        lag_max.set_function(lambda: self.loop_lag.max_lag)
 
     def observe_answer(self, done: DoneEvent) -> None:
         """Count one finished answer and its tokens."""

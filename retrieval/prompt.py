@@ -78,9 +78,22 @@ def estimate_tokens(text: str) -> int:
     return max(count_tokens(text), math.ceil(len(text) / CHARS_PER_TOKEN))
 
 
+@lru_cache(maxsize=256)
+def _estimate_system(text: str) -> int:
+    """:func:`estimate_tokens` of a system prompt: a few texts, counted once each."""
+    return estimate_tokens(text)
+
+
 def estimate_messages(messages: list[ChatMessage]) -> int:
     """Estimated prompt tokens of a chat request (template overhead included)."""
-    return sum(estimate_tokens(m.content) + MESSAGE_OVERHEAD for m in messages) + MESSAGE_OVERHEAD
+    return (
+        sum(
+            (_estimate_system(m.content) if m.role == "system" else estimate_tokens(m.content))
+            + MESSAGE_OVERHEAD
+            for m in messages
+        )
+        + MESSAGE_OVERHEAD
+    )
 
 
 _TAG_CHARS = frozenset("<>/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -226,16 +239,21 @@ def _pack_blocks(
 
 def _shrink_to_fit(
     frame: _Frame, packed: list[tuple[Hit, str]], available: int
-) -> list[ChatMessage]:
+) -> tuple[list[ChatMessage], int]:
     """Drop the lowest blocks while the whole request is over budget.
 
     Estimates are not additive, hence this last pass; ``packed`` is shortened in place.
+
+    Returns:
+        The messages and their estimate (each counted once: tokenizing is the costly part).
     """
     messages = frame.messages([block for _, block in packed])
-    while packed and estimate_messages(messages) > available:
+    estimate = estimate_messages(messages)
+    while packed and estimate > available:
         packed.pop()
         messages = frame.messages([block for _, block in packed])
-    return messages
+        estimate = estimate_messages(messages)
+    return messages, estimate
 
 
 def build_prompt(
@@ -280,11 +298,11 @@ def build_prompt(
             "num_predict or raise num_ctx."
         )
     packed, trimmed = _pack_blocks(tpl, hits, room)
-    messages = _shrink_to_fit(frame, packed, available)
+    messages, prompt_tokens = _shrink_to_fit(frame, packed, available)
     return BuiltPrompt(
         messages=messages,
         hits=[hit for hit, _ in packed],
-        prompt_tokens=estimate_messages(messages),
+        prompt_tokens=prompt_tokens,
         num_ctx=num_ctx,
         num_predict=num_predict,
         dropped=len(hits) - len(packed),

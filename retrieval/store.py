@@ -409,6 +409,20 @@ class ChunkStore:
             raise EmbeddingModelMismatch(name, info.embed_model, embed_model)
         return info
 
+    def require_embed_model(self, name: str, embed_model: str) -> None:
+        """:meth:`check_embed_model` from the collection's metadata alone, for every search.
+
+        No counts: counting a collection's chunks costs in proportion to its size (12 ms
+        at 120k chunks), which a search must not pay.
+
+        Raises:
+            CollectionNotFound: no such collection.
+            EmbeddingModelMismatch: it was built with another model.
+        """
+        built_with = str((self._chunks(name).metadata or {}).get(_MODEL_KEY, ""))
+        if built_with != embed_model:
+            raise EmbeddingModelMismatch(name, built_with, embed_model)
+
     def _drop(self, name: str) -> None:
         with _chroma_errors(self.where):
             for stored in (name, name + DOCS_SUFFIX):

@@ -11,6 +11,7 @@ from typing import Any
 
 from standin.keepalive import DEFAULT_KEEP_ALIVE
 from standin.models.chat import SmolLMEngine
+from standin.models.echo import EchoChat
 from standin.models.embedding import MiniLMEmbedder
 from standin.models.synthetic import HashEmbedder
 from standin.registry import MODELS, ModelSpec, format_time
@@ -35,7 +36,7 @@ class ModelHost:
     spec: ModelSpec
     settings: EngineSettings
     embedder: MiniLMEmbedder | HashEmbedder | None = None
-    chat: SmolLMEngine | None = None
+    chat: SmolLMEngine | EchoChat | None = None
     expires_at: float = 0.0
     context_length: int = 0
     busy: int = field(default=0)
@@ -63,7 +64,9 @@ class ModelHost:
                 )
             self.context_length = self.spec.context_length
         else:
-            if self.chat is None:
+            if self.chat is None and self.spec.synthetic:
+                self.chat = EchoChat()
+            elif self.chat is None:
                 self.chat = SmolLMEngine(
                     self.spec.weights,
                     threads=self.settings.threads,

@@ -81,7 +81,7 @@ class ModelSpec:
 
     @property
     def synthetic(self) -> bool:
-        """A model without weights (``synthetic-hash-embed``: scale work only)."""
+        """A model without weights (``synthetic-*``: benchmarks only, never for quality)."""
         return not self.files
 
     def digest(self) -> str:
@@ -267,7 +267,35 @@ SYNTHETIC_HASH_EMBED = ModelSpec(
 )
 """Deterministic hashed-word vectors at memory speed: for scale benchmarks, never for quality."""
 
-MODELS: tuple[ModelSpec, ...] = (ALL_MINILM, SMOLLM2_135M, SYNTHETIC_HASH_EMBED)
+SYNTHETIC_ECHO_CHAT = ModelSpec(
+    name="synthetic-echo-chat:latest",
+    kind="completion",
+    files=(),
+    family="llama",
+    parameter_size="0",
+    quantization_level="none",
+    context_length=8192,
+    embedding_length=0,
+    template="{{ .Prompt }}",
+    parameters={},
+    license="Not a model: one fixed reply at memory speed, for serving benchmarks only.",
+    model_info={
+        "general.architecture": "llama",
+        "general.basename": "synthetic-echo-chat",
+        "general.description": "SYNTHETIC: a fixed reply at memory speed, not a model",
+        "general.parameter_count": 0,
+        "general.type": "model",
+        "llama.context_length": 8192,
+    },
+)
+"""A fixed short reply streamed at memory speed: for serving benchmarks, never for answers."""
+
+MODELS: tuple[ModelSpec, ...] = (
+    ALL_MINILM,
+    SMOLLM2_135M,
+    SYNTHETIC_HASH_EMBED,
+    SYNTHETIC_ECHO_CHAT,
+)
 
 
 def normalize_name(name: str) -> str:

@@ -119,3 +119,50 @@ def test_a_lookalike_fence_is_escaped_inside_the_prompt() -> None:
 def test_normalization_keeps_ordinary_text() -> None:
     assert normalize_document_text("Prix : 12 €, café") == "Prix : 12 €, café"
     assert normalize_document_text("\uff46\uff55\uff4c\uff4c\u200bwidth") == "fullwidth"
+
+
+def _hits(n: int) -> list[Hit]:
+    text = "The kettle's heating element is covered by a two year warranty. " * 12
+    return [
+        Hit(id=f"c{i}", text=text, score=1.0, metadata={"source": f"d{i}.md"}) for i in range(n)
+    ]
+
+
+def test_prompt_tokens_is_the_estimate_of_the_messages_sent() -> None:
+    for num_ctx in (512, 1024, 4096):  # some prompts dropped or trimmed blocks, some not
+        built = build_prompt(
+            "What does the warranty cover?",
+            _hits(8),
+            num_ctx=num_ctx,
+            num_predict=128,
+            not_found="Not found.",
+        )
+        assert built.prompt_tokens == prompt.estimate_messages(built.messages)
+        assert built.prompt_tokens <= num_ctx - 128
+
+
+def test_each_text_is_tokenized_once_per_prompt_and_the_system_prompt_once_at_all(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    counted: list[str] = []
+    real = prompt.count_tokens
+
+    def recording(text: str) -> int:
+        counted.append(text)
+        return real(text)
+
+    monkeypatch.setattr(prompt, "count_tokens", recording)
+    instructions = "Answer in one short paragraph (a test of counting)."
+    for _ in range(3):
+        build_prompt(
+            "What does the warranty cover?",
+            _hits(3),
+            num_ctx=4096,
+            num_predict=128,
+            not_found="Not found.",
+            instructions=instructions,
+        )
+    system = [text for text in counted if instructions in text]
+    assert len(system) == 1  # three prompts, one count of their common system message
+    user = [text for text in counted if text.count("<document") == 3]
+    assert len(user) == 3  # the whole user message: once per prompt, not twice
