@@ -58,6 +58,10 @@ PURGE_ATTEMPTS = 3
 """Passes a synchronous purge makes when merges or writes race it."""
 
 
+class SlotBusy(RuntimeError):
+    """A lexical index slot is held by another process."""
+
+
 class LexicalSource(Protocol):
     """What the lexical indexes read from the store (``ChunkStore`` provides it)."""
 
@@ -91,6 +95,8 @@ class _Collection:
     writing: threading.Lock = field(default_factory=threading.Lock)
     """Held while a change read from Chroma (or told by the store) reaches the index, so
     a purge's rewrite never lands after a newer change of the same chunk."""
+    deleted: bool = False
+    """Chunks were deleted since the idle slots were last purged."""
 
 
 class LexicalIndexes:
@@ -106,6 +112,8 @@ class LexicalIndexes:
         poll_seconds: how often a search looks for other processes' changes.
         purge_delay, purge_max_delay: when deleted chunks' terms are purged from disk
             (:class:`~retrieval.lexical.purge.PurgeScheduler`).
+        slot: take exactly this slot of ``root`` (an idle one being purged), not the first
+            free one; raises :class:`SlotBusy` when a process holds it.
     """
 
     def __init__(
@@ -117,12 +125,21 @@ class LexicalIndexes:
         poll_seconds: float = 1.0,
         purge_delay: float = PURGE_DELAY_SECONDS,
         purge_max_delay: float = PURGE_MAX_DELAY_SECONDS,
+        slot: Path | None = None,
     ) -> None:
         self._store = store
         self.analyzer = analyzer or default_analyzer()
         self.poll_seconds = poll_seconds
         self._slot_lock: IO[str] | None = None
-        self._root = None if root is None else self._claim_slot(root)
+        self._sweeps = slot is None
+        if root is None:
+            self._root = None
+        elif slot is None:
+            self._root = self._claim_slot(root)
+        elif not self._try_claim(slot):
+            raise SlotBusy(f"Lexical index slot {slot} is in use by another process.")
+        else:
+            self._root = slot
         self._open: dict[str, _Collection] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -181,6 +198,7 @@ class LexicalIndexes:
         opened = self._opened(collection)
         with opened.writing:
             opened.index.delete(ids)
+            opened.deleted = True
         self._commit_if_due(collection, opened)
         self._changed(collection)
 
@@ -268,6 +286,45 @@ class LexicalIndexes:
                 self.purged += len(ids)
         return False
 
+    def purge_idle_slots(self, collection: str) -> int:
+        """Purge ``collection`` in this machine's slots that no process holds; how many.
+
+        Another process's copy (a ``docent ask`` beside a server, a replica that stopped)
+        would keep a chunk deleted since until that slot is opened again. Each idle copy
+        catches up from the change log (in proportion to the changes since its position)
+        and is purged; a copy that could not be reused (another analysis, a collection
+        created again) is deleted: it would be rebuilt on open anyway.
+        """
+        if self._root is None or not self._sweeps:
+            return 0
+        swept = 0
+        for slot in sorted(self._root.parent.glob("slot-*")):
+            folder = slot / collection
+            if slot == self._root or not folder.is_dir():
+                continue
+            try:
+                idle = LexicalIndexes(
+                    self._store, self._root.parent, self.analyzer, purge_delay=3600, slot=slot
+                )
+            except SlotBusy:
+                continue  # its process purges it
+            try:
+                if self._reusable(_read_state(folder), collection):
+                    idle.purge(collection)
+                else:
+                    shutil.rmtree(folder, ignore_errors=True)
+                swept += 1
+            finally:
+                idle.close()
+        return swept
+
+    def _reusable(self, state: dict[str, object] | None, collection: str) -> bool:
+        return (
+            state is not None
+            and state.get("collection_id") == self._store.collection_id(collection)
+            and state.get("analyzer") == self.analyzer.signature
+        )
+
     def pending_purges(self) -> list[str]:
         """Collections whose deleted chunks' terms may still be on disk (purge scheduled)."""
         return [] if self._purges is None else self._purges.pending()
@@ -279,7 +336,14 @@ class LexicalIndexes:
     def _purge_due(self, collection: str) -> bool:
         if collection not in self._open:  # forgotten or closed meanwhile
             return True
-        return self.purge(collection)
+        opened = self._open[collection]
+        deleted, opened.deleted = opened.deleted, False
+        done = self.purge(collection)
+        if deleted:  # chunks were deleted: idle copies still hold them
+            self.purge_idle_slots(collection)
+        if not done:
+            opened.deleted = opened.deleted or deleted
+        return done
 
     def _purge_before_close(self, collection: str, opened: _Collection) -> None:
         """A process that exits (a CLI ingest) leaves no deleted chunk's terms behind."""
@@ -365,6 +429,7 @@ class LexicalIndexes:
         extra = [i for i in indexed if i not in present]
         with opened.writing:
             opened.index.delete(extra)
+            opened.deleted = opened.deleted or bool(extra)
         self._apply(collection, opened, missing)
         self.reconciles += 1
         logger.warning(
@@ -423,8 +488,10 @@ class LexicalIndexes:
             with opened.writing:
                 found = self._store.get_chunks(collection, part)
                 present = {chunk.id for chunk in found}
-                opened.index.delete(i for i in part if i not in present)
+                gone = [i for i in part if i not in present]
+                opened.index.delete(gone)
                 opened.index.upsert(found)
+                opened.deleted = opened.deleted or bool(gone)
         if ids:
             self._changed(collection)
 
@@ -474,6 +541,12 @@ class LexicalIndexes:
                 batch = []
         return count + index.upsert(batch)
 
+    def _try_claim(self, slot: Path) -> bool:
+        handle = _try_claim_lock(slot)
+        if handle is not None:
+            self._slot_lock = handle
+        return handle is not None
+
     def _lock(self, collection: str) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(collection, threading.Lock())
@@ -483,18 +556,22 @@ class LexicalIndexes:
         root.mkdir(parents=True, exist_ok=True)
         for n in range(MAX_SLOTS):
             slot = root / f"slot-{n}"
-            slot.mkdir(exist_ok=True)
-            handle = (slot / "lock").open("a", encoding="utf-8")
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                handle.close()
-                continue
-            self._slot_lock = handle
-            return slot
+            if self._try_claim(slot):
+                return slot
         raise RuntimeError(
             f"All {MAX_SLOTS} lexical index slots under {root} are in use by other processes."
         )
+
+
+def _try_claim_lock(slot: Path) -> IO[str] | None:
+    slot.mkdir(parents=True, exist_ok=True)
+    handle = (slot / "lock").open("a", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    return handle
 
 
 def _read_state(folder: Path | None) -> dict[str, object] | None:

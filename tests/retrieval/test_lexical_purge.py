@@ -58,9 +58,10 @@ def _terms_on_disk(index_folder: Path, term: str) -> list[tuple[str, int]]:
     return list(searcher.terms_with_prefix("body", term))
 
 
-async def _scenario(
+async def _written_with_secret(
     tmp_path: Path, **timing: float
 ) -> tuple[ChunkStore, LexicalIndexes, list[Chunk], str]:
+    """Three writes (three segments) into embedded Chroma; the secret in the second one."""
     store = ChunkStore.from_settings(ChromaSettings(path=tmp_path / "chroma"))
     embedder = FakeEmbedder()
     indexes = LexicalIndexes(store, tmp_path / "lexical", **timing)
@@ -77,9 +78,23 @@ async def _scenario(
     folder = indexes.folder / COLLECTION / "index"
     assert _terms_on_disk(folder, term) == [(term, 1)]
     assert [i for i, _ in indexes.search(COLLECTION, "zorbleflux", 5)] == [secret_chunks[0].id]
-    doc_id = str(secret_chunks[0].metadata["doc_id"])
-    assert store.delete_document(COLLECTION, doc_id) == 1
     return store, indexes, secret_chunks, term
+
+
+async def _scenario(
+    tmp_path: Path, **timing: float
+) -> tuple[ChunkStore, LexicalIndexes, list[Chunk], str]:
+    """The secret written, then its document deleted."""
+    store, indexes, secret, term = await _written_with_secret(tmp_path, **timing)
+    assert store.delete_document(COLLECTION, str(secret[0].metadata["doc_id"])) == 1
+    return store, indexes, secret, term
+
+
+async def _purged(indexes: LexicalIndexes) -> None:
+    deadline = time.monotonic() + 60  # the bound is 0.5 s + the rewrite; this only stops a hang
+    while indexes.pending_purges():
+        assert time.monotonic() < deadline, "the scheduled purge never finished"
+        await asyncio.sleep(0.05)
 
 
 def _assert_gone(indexes: LexicalIndexes, secret: list[Chunk], term: str) -> None:
@@ -97,10 +112,7 @@ def _assert_gone(indexes: LexicalIndexes, secret: list[Chunk], term: str) -> Non
 async def test_the_deleted_documents_terms_leave_every_file_within_the_purge_delay(tmp_path):
     store, indexes, secret, term = await _scenario(tmp_path, purge_delay=0.05, purge_max_delay=0.5)
     assert indexes.search(COLLECTION, "zorbleflux", 5) == []  # unsearchable at once
-    deadline = time.monotonic() + 60  # the bound is 0.5 s + the rewrite; this only stops a hang
-    while indexes.pending_purges():
-        assert time.monotonic() < deadline, "the scheduled purge never finished"
-        await asyncio.sleep(0.05)
+    await _purged(indexes)
     _assert_gone(indexes, secret, term)
     assert 0 < indexes.purged < 12  # only the segment that held the deleted chunk
     # nor do Docent's own collections in Chroma (records, change log) hold the text
@@ -154,3 +166,25 @@ def test_a_failed_purge_is_tried_again():
         time.sleep(0.01)
     assert calls == ["c", "c"]
     scheduler.close()
+
+
+async def test_a_copy_in_a_slot_no_process_holds_is_purged_too(tmp_path):
+    store, server, secret, term = await _written_with_secret(
+        tmp_path, purge_delay=0.05, purge_max_delay=0.5
+    )
+    asker = LexicalIndexes(store, tmp_path / "lexical")  # e.g. `docent ask` beside a server
+    assert [i for i, _ in asker.search(COLLECTION, "zorbleflux", 5)] == [secret[0].id]
+    idle_slot = asker.folder
+    asker.close()  # it exits: its copy stays on disk, in a slot nobody holds
+    assert _terms_on_disk(idle_slot / COLLECTION / "index", term) == [(term, 1)]
+    assert store.delete_document(COLLECTION, str(secret[0].metadata["doc_id"])) == 1
+    await _purged(server)
+    _assert_gone(server, secret, term)
+    assert _terms_on_disk(idle_slot / COLLECTION / "index", term) == []
+    assert _files_holding(idle_slot, [c.id for c in secret]) == {}
+    back = LexicalIndexes(store, tmp_path / "lexical")  # the next `docent ask`
+    assert back.folder == idle_slot
+    _assert_gone(back, secret, term)
+    assert back.builds == 0  # caught up and purged, not deleted and rebuilt
+    back.close()
+    server.close()
