@@ -178,7 +178,10 @@ class JobRunner:
                 return
             self._slots = asyncio.Semaphore(self.settings.ingest.max_jobs)
             table = await asyncio.to_thread(JobTable, self.folder)
-            for job in await asyncio.to_thread(table.load):
+            jobs = await asyncio.to_thread(table.load)
+            waiting = {Path(j.spec.paths[0]).name for j in jobs if _runs_on_upload(j)}
+            await asyncio.to_thread(_remove_stale_uploads, table.folder / "uploads", waiting)
+            for job in jobs:
                 self._jobs[job.id] = job
                 if job.state not in FINAL_STATES:
                     logger.info("event=job_resumed id=%s state=%s", job.id, job.state)
@@ -449,6 +452,27 @@ class JobRunner:
         rows, live.pending = live.pending, []
         table = await self._opened()
         await asyncio.to_thread(table.save, job, rows)
+
+
+def _runs_on_upload(job: Job) -> bool:
+    return job.spec.kind == "uploads" and job.state not in FINAL_STATES
+
+
+def _remove_stale_uploads(uploads: Path, waiting: set[str]) -> None:
+    """Delete uploaded files no unfinished job will read.
+
+    A stop between storing an upload and queueing its job (or between a job's end and
+    the removal of its files) would otherwise keep those files on disk for good.
+    """
+    if not uploads.is_dir():
+        return
+    for folder in uploads.iterdir():
+        if folder.name not in waiting:
+            logger.info("event=job_uploads_removed folder=%s", folder.name)
+            if folder.is_dir():
+                shutil.rmtree(folder, ignore_errors=True)
+            else:
+                folder.unlink(missing_ok=True)
 
 
 def _store_files(folder: Path, names: Sequence[str], files: Sequence[IO[bytes]]) -> None:

@@ -157,9 +157,11 @@ def _chroma_errors(where: str) -> Iterator[None]:
     """Turn a lost connection to a Chroma server into :class:`ChromaUnavailable`."""
     try:
         yield
-    except ValueError as exc:
-        # chromadb raises a bare ValueError while handling httpx's transport error
-        if not isinstance(exc.__context__, httpx.TransportError):
+    except (ValueError, httpx.TransportError) as exc:
+        # chromadb raises httpx's transport error, or a bare ValueError while handling it
+        if not isinstance(exc, httpx.TransportError) and not isinstance(
+            exc.__context__, httpx.TransportError
+        ):
             raise
         raise ChromaUnavailable(
             f"Chroma server at {where} is not answering. Start it (`chroma run --path DIR "

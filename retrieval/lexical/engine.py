@@ -7,7 +7,9 @@ back from Chroma by id for the few hits a search returns.
 
 Writes are buffered in tantivy's writer and committed by :meth:`TantivyIndex.commit`
 (the owner decides when: after a change, before a search that must see it). Deletes are
-tombstones until tantivy merges the segment, and no query ever returns a deleted chunk.
+tombstones until tantivy merges the segment, and no query ever returns a deleted chunk;
+:meth:`TantivyIndex.tombstoned_ids` names the live chunks whose rewrite empties the segments
+holding them (the purge, :mod:`retrieval.lexical.purge`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ import tantivy
 
 from retrieval.filters import MetadataFilter
 from retrieval.lexical.analyzer import Analyzer
+from retrieval.lexical.segments import matches_searcher, read_segments
 from retrieval.types import Chunk, MetadataValue
 
 logger = logging.getLogger(__name__)
@@ -60,6 +64,7 @@ class TantivyIndex:
 
     def __init__(self, folder: Path | None, analyzer: Analyzer) -> None:
         self.analyzer = analyzer
+        self.folder = folder
         self._schema = _schema()
         if folder is None:
             self._index = tantivy.Index(self._schema)
@@ -113,13 +118,25 @@ class TantivyIndex:
     def commit(self) -> bool:
         """Make buffered changes durable and searchable; False when there were none."""
         with self._lock:
-            if not self._dirty or self._writer is None:
-                return False
-            self._writer.commit()
-            self._dirty = False
-            self._index.reload()
-            self._searcher = self._index.searcher()
-            return True
+            return self._commit_locked()
+
+    def _commit_locked(self) -> bool:
+        if not self._dirty or self._writer is None:
+            return False
+        self._writer.commit()
+        self._dirty = False
+        self._index.reload()
+        self._searcher = self._index.searcher()
+        return True
+
+    def collect_garbage(self) -> None:
+        """Delete the files of segments no longer committed.
+
+        tantivy does it at each commit, but skips files a searcher still had open then.
+        """
+        with self._lock:
+            if self._writer is not None:
+                self._writer.garbage_collect_files()
 
     def close(self) -> None:
         """Commit what is pending and release the writer (and its lock on the folder)."""
@@ -182,6 +199,35 @@ class TantivyIndex:
         return [
             (tantivy.Occur.Must, tantivy.Query.const_score_query(query, 0.0)) for query in queries
         ]
+
+    def tombstoned_ids(self) -> list[str] | None:
+        """The live chunks that share a committed segment with deleted ones.
+
+        Rewriting them (delete + add, as an upsert does) leaves those segments without a
+        live document, so tantivy drops them, and their files, at the next commit. Costs a
+        walk of the documents' addresses and one stored-id read per chunk returned.
+        Empty when no segment holds a delete (or the index is in memory); None when a
+        background merge changed the segments meanwhile: ask again.
+        """
+        if self.folder is None:
+            return []
+        with self._lock:
+            self._commit_locked()
+            self._index.reload()
+            searcher = self._index.searcher()
+            segments = read_segments(self.folder)
+        targets = {ord_ for ord_, segment in enumerate(segments) if segment.deleted}
+        if not targets:
+            return []
+        total = int(searcher.num_docs)
+        hits = [] if total == 0 else searcher.search(tantivy.Query.all_query(), limit=total).hits
+        addresses = [address for _, address in hits]
+        if searcher.num_segments != len(segments) or not matches_searcher(
+            segments, Counter(a.segment_ord for a in addresses)
+        ):
+            return None
+        chosen = [address for address in addresses if address.segment_ord in targets]
+        return [searcher.doc(address)["id"][0] for address in chosen]
 
     def ids(self) -> set[str]:
         """Every chunk id in the index (a full walk: for verification, not hot paths)."""

@@ -18,6 +18,11 @@
   then reconciled by comparing ids (texts are fetched only for the missing chunks).
 - **Rebuilt** only when there is nothing to start from: no persisted index, another
   analysis, or a collection that was dropped and created again (new Chroma id).
+- **Purged** after deletes: a deleted chunk's terms stay in its tantivy segment's files
+  until the segment has no live chunk, so :meth:`LexicalIndexes.purge` rewrites the live
+  chunks of the segments holding deletes (texts from Chroma by id) and tantivy drops those
+  segments. It runs in the background (:mod:`retrieval.lexical.purge`), debounced after
+  writes, and when the index is closed; searches keep the committed searcher meanwhile.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from retrieval.filters import MetadataFilter
 from retrieval.lexical.analyzer import Analyzer, default_analyzer
 from retrieval.lexical.changelog import LOOKBACK_NS, entry_at
 from retrieval.lexical.engine import TantivyIndex
+from retrieval.lexical.purge import PURGE_DELAY_SECONDS, PURGE_MAX_DELAY_SECONDS, PurgeScheduler
 from retrieval.types import Chunk
 
 logger = logging.getLogger(__name__)
@@ -48,6 +54,12 @@ COMMIT_SECONDS = 1.0
 """During a stream of writes, commit at least this often (searches commit at once)."""
 FETCH_BATCH = 1000
 MAX_SLOTS = 64
+PURGE_ATTEMPTS = 3
+"""Passes a synchronous purge makes when merges or writes race it."""
+
+
+class SlotBusy(RuntimeError):
+    """A lexical index slot is held by another process."""
 
 
 class LexicalSource(Protocol):
@@ -80,6 +92,11 @@ class _Collection:
     polled_at: float = 0.0
     committed_at: float = 0.0
     catching_up: threading.Lock = field(default_factory=threading.Lock)
+    writing: threading.Lock = field(default_factory=threading.Lock)
+    """Held while a change read from Chroma (or told by the store) reaches the index, so
+    a purge's rewrite never lands after a newer change of the same chunk."""
+    deleted: bool = False
+    """Chunks were deleted since the idle slots were last purged."""
 
 
 class LexicalIndexes:
@@ -93,6 +110,10 @@ class LexicalIndexes:
             stores; a restart then rebuilds).
         analyzer: tokenisation; defaults to :func:`default_analyzer`.
         poll_seconds: how often a search looks for other processes' changes.
+        purge_delay, purge_max_delay: when deleted chunks' terms are purged from disk
+            (:class:`~retrieval.lexical.purge.PurgeScheduler`).
+        slot: take exactly this slot of ``root`` (an idle one being purged), not the first
+            free one; raises :class:`SlotBusy` when a process holds it.
     """
 
     def __init__(
@@ -102,15 +123,33 @@ class LexicalIndexes:
         analyzer: Analyzer | None = None,
         *,
         poll_seconds: float = 1.0,
+        purge_delay: float = PURGE_DELAY_SECONDS,
+        purge_max_delay: float = PURGE_MAX_DELAY_SECONDS,
+        slot: Path | None = None,
     ) -> None:
         self._store = store
         self.analyzer = analyzer or default_analyzer()
         self.poll_seconds = poll_seconds
         self._slot_lock: IO[str] | None = None
-        self._root = None if root is None else self._claim_slot(root)
+        self._sweeps = slot is None
+        if root is None:
+            self._root = None
+        elif slot is None:
+            self._root = self._claim_slot(root)
+        elif not self._try_claim(slot):
+            raise SlotBusy(f"Lexical index slot {slot} is in use by another process.")
+        else:
+            self._root = slot
         self._open: dict[str, _Collection] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._purges = (
+            None
+            if self._root is None
+            else PurgeScheduler(self._purge_due, delay=purge_delay, max_delay=purge_max_delay)
+        )
+        self.purged = 0
+        """Chunks rewritten by purges (the cost of erasing deleted chunks' terms)."""
         self.builds = 0
         """Full builds from Chroma (first open, or nothing usable persisted)."""
         self.reconciles = 0
@@ -150,13 +189,18 @@ class LexicalIndexes:
 
     def chunks_written(self, collection: str, chunks: Sequence[Chunk]) -> None:
         opened = self._opened(collection)
-        opened.index.upsert(chunks)
+        with opened.writing:
+            opened.index.upsert(chunks)
         self._commit_if_due(collection, opened)
+        self._changed(collection)
 
     def chunks_deleted(self, collection: str, ids: Sequence[str]) -> None:
         opened = self._opened(collection)
-        opened.index.delete(ids)
+        with opened.writing:
+            opened.index.delete(ids)
+            opened.deleted = True
         self._commit_if_due(collection, opened)
+        self._changed(collection)
 
     def collection_dropped(self, collection: str) -> None:
         self.forget(collection)
@@ -169,7 +213,7 @@ class LexicalIndexes:
 
     def rebuild(self, collection: str, chunks: Iterable[Chunk]) -> None:
         opened = self._opened(collection)
-        with opened.catching_up:
+        with opened.catching_up, opened.writing:
             position = time.time_ns()
             opened.index.clear()
             self._upsert_batched(opened.index, chunks)
@@ -178,6 +222,8 @@ class LexicalIndexes:
 
     def forget(self, collection: str) -> None:
         """Close and delete the index of ``collection`` (the collection was dropped)."""
+        if self._purges is not None:
+            self._purges.forget(collection)
         with self._lock(collection):
             opened = self._open.pop(collection, None)
             if opened is not None:
@@ -187,19 +233,127 @@ class LexicalIndexes:
                 shutil.rmtree(self._root / collection, ignore_errors=True)
 
     def close(self) -> None:
-        """Commit and release every index (and this process's slot)."""
+        """Commit, purge and release every index (and this process's slot)."""
+        if self._purges is not None:
+            self._purges.close()
         for collection in list(self._open):
             with self._lock(collection):
-                opened = self._open.pop(collection, None)
+                opened = self._open.get(collection)
                 if opened is not None:
                     # own entries are skipped, so this mostly moves the position to the end
                     self._catch_up(collection, opened, wait=True)
+                    self._purge_before_close(collection, opened)
+                    del self._open[collection]
                     with opened.catching_up:
                         opened.index.close()
                         self._save_state(opened)
         if self._slot_lock is not None:
             self._slot_lock.close()
             self._slot_lock = None
+
+    # -- purging deleted chunks' terms from disk -------------------------------------------
+
+    def purge(self, collection: str) -> bool:
+        """Erase deleted chunks' terms from the persisted index of ``collection``.
+
+        Rewrites the live chunks that share a tantivy segment with deleted ones (their
+        texts read from Chroma by id, as a catch-up applies a change), so those segments
+        hold no live chunk and tantivy drops them and their files at the commit. Costs in
+        proportion to the affected segments, not to the changes; searches keep using the
+        committed searcher meanwhile. True when no segment holds a delete any more; False
+        when merges or concurrent writes left some (the scheduler tries again).
+        """
+        opened = self._opened(collection)
+        if opened.folder is None:
+            return True
+        started, rewritten = time.perf_counter(), 0
+        for _ in range(PURGE_ATTEMPTS):
+            ids = opened.index.tombstoned_ids()
+            if ids == []:
+                opened.index.collect_garbage()
+                if rewritten:
+                    logger.info(
+                        "event=lexical_purged collection=%s rewritten=%d seconds=%.2f",
+                        collection,
+                        rewritten,
+                        time.perf_counter() - started,
+                    )
+                return True
+            if ids:
+                self._apply(collection, opened, ids)
+                self._commit(collection, opened)
+                rewritten += len(ids)
+                self.purged += len(ids)
+        return False
+
+    def purge_idle_slots(self, collection: str) -> int:
+        """Purge ``collection`` in this machine's slots that no process holds; how many.
+
+        Another process's copy (a ``docent ask`` beside a server, a replica that stopped)
+        would keep a chunk deleted since until that slot is opened again. Each idle copy
+        catches up from the change log (in proportion to the changes since its position)
+        and is purged; a copy that could not be reused (another analysis, a collection
+        created again) is deleted: it would be rebuilt on open anyway.
+        """
+        if self._root is None or not self._sweeps:
+            return 0
+        swept = 0
+        for slot in sorted(self._root.parent.glob("slot-*")):
+            folder = slot / collection
+            if slot == self._root or not folder.is_dir():
+                continue
+            try:
+                idle = LexicalIndexes(
+                    self._store, self._root.parent, self.analyzer, purge_delay=3600, slot=slot
+                )
+            except SlotBusy:
+                continue  # its process purges it
+            try:
+                if self._reusable(_read_state(folder), collection):
+                    idle.purge(collection)
+                else:
+                    shutil.rmtree(folder, ignore_errors=True)
+                swept += 1
+            finally:
+                idle.close()
+        return swept
+
+    def _reusable(self, state: dict[str, object] | None, collection: str) -> bool:
+        return (
+            state is not None
+            and state.get("collection_id") == self._store.collection_id(collection)
+            and state.get("analyzer") == self.analyzer.signature
+        )
+
+    def pending_purges(self) -> list[str]:
+        """Collections whose deleted chunks' terms may still be on disk (purge scheduled)."""
+        return [] if self._purges is None else self._purges.pending()
+
+    def _changed(self, collection: str) -> None:
+        if self._purges is not None:
+            self._purges.changed(collection)
+
+    def _purge_due(self, collection: str) -> bool:
+        if collection not in self._open:  # forgotten or closed meanwhile
+            return True
+        opened = self._open[collection]
+        deleted, opened.deleted = opened.deleted, False
+        done = self.purge(collection)
+        if deleted:  # chunks were deleted: idle copies still hold them
+            self.purge_idle_slots(collection)
+        if not done:
+            opened.deleted = opened.deleted or deleted
+        return done
+
+    def _purge_before_close(self, collection: str, opened: _Collection) -> None:
+        """A process that exits (a CLI ingest) leaves no deleted chunk's terms behind."""
+        if opened.folder is None:
+            return
+        try:
+            if not self.purge(collection):
+                logger.warning("event=lexical_purge_incomplete collection=%s", collection)
+        except Exception:  # the next process to open it purges (it schedules one on open)
+            logger.exception("event=lexical_purge_failed collection=%s", collection)
 
     # -- opening -------------------------------------------------------------------------
 
@@ -212,6 +366,7 @@ class LexicalIndexes:
             if opened is None:
                 opened = self._load(collection)
                 self._open[collection] = opened
+                self._changed(collection)  # deletes left unpurged by an earlier process
             return opened
 
     def _load(self, collection: str) -> _Collection:
@@ -272,11 +427,10 @@ class LexicalIndexes:
         present = set(self._store.iter_ids(collection))
         missing = [i for i in present if i not in indexed]
         extra = [i for i in indexed if i not in present]
-        opened.index.delete(extra)
-        for start in range(0, len(missing), FETCH_BATCH):
-            opened.index.upsert(
-                self._store.get_chunks(collection, missing[start : start + FETCH_BATCH])
-            )
+        with opened.writing:
+            opened.index.delete(extra)
+            opened.deleted = opened.deleted or bool(extra)
+        self._apply(collection, opened, missing)
         self.reconciles += 1
         logger.warning(
             "event=lexical_reconciled collection=%s added=%d removed=%d",
@@ -318,7 +472,7 @@ class LexicalIndexes:
             ids: dict[str, None] = {}
             for entry in fresh:
                 ids.update(dict.fromkeys(entry.ids))
-            self._apply(collection, opened.index, list(ids))
+            self._apply(collection, opened, list(ids))
             opened.applied.update((entry.id, entry.at) for entry in fresh)
             if entries:
                 opened.position = max(opened.position, entries[-1].at)
@@ -327,14 +481,19 @@ class LexicalIndexes:
         finally:
             opened.catching_up.release()
 
-    def _apply(self, collection: str, index: TantivyIndex, ids: list[str]) -> None:
+    def _apply(self, collection: str, opened: _Collection, ids: list[str]) -> None:
         """Make ``ids`` in the index what they are in Chroma now (present or gone)."""
         for start in range(0, len(ids), FETCH_BATCH):
             part = ids[start : start + FETCH_BATCH]
-            found = self._store.get_chunks(collection, part)
-            present = {chunk.id for chunk in found}
-            index.delete(i for i in part if i not in present)
-            index.upsert(found)
+            with opened.writing:
+                found = self._store.get_chunks(collection, part)
+                present = {chunk.id for chunk in found}
+                gone = [i for i in part if i not in present]
+                opened.index.delete(gone)
+                opened.index.upsert(found)
+                opened.deleted = opened.deleted or bool(gone)
+        if ids:
+            self._changed(collection)
 
     # -- committing and state ------------------------------------------------------------
 
@@ -382,6 +541,12 @@ class LexicalIndexes:
                 batch = []
         return count + index.upsert(batch)
 
+    def _try_claim(self, slot: Path) -> bool:
+        handle = _try_claim_lock(slot)
+        if handle is not None:
+            self._slot_lock = handle
+        return handle is not None
+
     def _lock(self, collection: str) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(collection, threading.Lock())
@@ -391,18 +556,22 @@ class LexicalIndexes:
         root.mkdir(parents=True, exist_ok=True)
         for n in range(MAX_SLOTS):
             slot = root / f"slot-{n}"
-            slot.mkdir(exist_ok=True)
-            handle = (slot / "lock").open("a", encoding="utf-8")
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                handle.close()
-                continue
-            self._slot_lock = handle
-            return slot
+            if self._try_claim(slot):
+                return slot
         raise RuntimeError(
             f"All {MAX_SLOTS} lexical index slots under {root} are in use by other processes."
         )
+
+
+def _try_claim_lock(slot: Path) -> IO[str] | None:
+    slot.mkdir(parents=True, exist_ok=True)
+    handle = (slot / "lock").open("a", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    return handle
 
 
 def _read_state(folder: Path | None) -> dict[str, object] | None:
