@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.schemas import error_responses
+
 
 class _Lenient(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -121,3 +123,13 @@ class OllamaGenerateResponse(_OllamaAnswerObject):
     """One object of the stream, or the whole answer when ``stream`` is false."""
 
     response: str
+
+
+class OllamaErrorPublic(BaseModel):
+    """Ollama's error body (documentation of the facade's errors)."""
+
+    error: str
+
+
+OLLAMA_ERRORS = error_responses(400, 401, 403, 404, 413, 502, 503, body=OllamaErrorPublic)
+"""The error statuses of the facade's authenticated routes, in Ollama's shape."""

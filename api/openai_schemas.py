@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.schemas import error_responses
+
 
 class _Lenient(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -92,3 +94,20 @@ class ChatCompletion(BaseModel):
     system_fingerprint: None = None
     choices: list[ChatCompletionChoice]
     usage: CompletionUsage
+
+
+class OpenAIErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str
+
+
+class OpenAIErrorPublic(BaseModel):
+    """OpenAI's error body (documentation of the OpenAI-compatible errors)."""
+
+    error: OpenAIErrorDetail
+
+
+OPENAI_ERRORS = error_responses(400, 401, 403, 404, 413, 422, 502, 503, body=OpenAIErrorPublic)
+"""The error statuses of the OpenAI-compatible routes, in OpenAI's shape."""

@@ -218,7 +218,8 @@ class ErrorPublic(BaseModel):
 _STATUS_TEXT = {
     400: "Invalid request (e.g. a bad filter).",
     401: "Missing or invalid API key.",
-    404: "Unknown collection or document.",
+    403: "Refused (a cross-origin write, or an operation Docent does not allow).",
+    404: "Unknown collection, document or model.",
     409: "Conflict (exists, or built with another embedding model).",
     413: "Upload too large.",
     422: "Invalid body; `details` lists the field paths.",
@@ -227,9 +228,11 @@ _STATUS_TEXT = {
 }
 
 
-def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
-    """OpenAPI ``responses`` entries for the native error body."""
+def error_responses(
+    *statuses: int, body: type[BaseModel] = ErrorPublic
+) -> dict[int | str, dict[str, object]]:
+    """OpenAPI ``responses`` entries for an error body (the native one unless ``body``)."""
     return {
-        status: {"model": ErrorPublic, "description": _STATUS_TEXT.get(status, "Error.")}
+        status: {"model": body, "description": _STATUS_TEXT.get(status, "Error.")}
         for status in statuses
     }

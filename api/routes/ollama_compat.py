@@ -31,6 +31,7 @@ from api.generation import Generation
 from api.ollama_requests import is_zero_keep_alive
 from api.ollama_route import OllamaRoute
 from api.ollama_schemas import (
+    OLLAMA_ERRORS,
     OllamaChatRequest,
     OllamaChatResponse,
     OllamaGenerateRequest,
@@ -66,7 +67,10 @@ OLLAMA_COMPAT_VERSION = "0.12.0"
 """The Ollama API version the facade reports (its shapes follow this release)."""
 
 router = APIRouter(
-    tags=["ollama"], dependencies=[Depends(require_api_key)], route_class=OllamaRoute
+    tags=["ollama"],
+    dependencies=[Depends(require_api_key)],
+    route_class=OllamaRoute,
+    responses=OLLAMA_ERRORS,
 )
 open_router = APIRouter(tags=["ollama"], route_class=OllamaRoute)
 

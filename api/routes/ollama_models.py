@@ -32,12 +32,16 @@ from api.ollama_models_schemas import (
     OllamaStatus,
 )
 from api.ollama_route import OllamaRoute
+from api.ollama_schemas import OLLAMA_ERRORS
 from api.routes.ollama_compat import _collection_info, _tags
 from api.streaming import NDJSON, STREAM_HEADERS
 from retrieval.errors import DocentError, InvalidRequest
 
 router = APIRouter(
-    tags=["ollama"], dependencies=[Depends(require_api_key)], route_class=OllamaRoute
+    tags=["ollama"],
+    dependencies=[Depends(require_api_key)],
+    route_class=OllamaRoute,
+    responses=OLLAMA_ERRORS,
 )
 
 LOADED_UNTIL = "2262-04-11T23:47:16Z"

@@ -20,6 +20,7 @@ from api.deps import ServicesDep
 from api.errors import OpenAIRoute
 from api.facade import collection_of, footer_enabled, model_name, openai_options, split_conversation
 from api.openai_schemas import (
+    OPENAI_ERRORS,
     ChatCompletion,
     ChatCompletionChoice,
     ChatCompletionCreate,
@@ -39,7 +40,10 @@ from retrieval.errors import (
 )
 
 router = APIRouter(
-    tags=["openai"], dependencies=[Depends(require_api_key)], route_class=OpenAIRoute
+    tags=["openai"],
+    dependencies=[Depends(require_api_key)],
+    route_class=OpenAIRoute,
+    responses=OPENAI_ERRORS,
 )
 
 _STREAM_DOC: dict[int | str, dict[str, Any]] = {

@@ -18,10 +18,14 @@ from api.deps import ServicesDep
 from api.embeddings import embed_payload, upstream_embed
 from api.errors import OpenAIRoute
 from api.facade import collection_of
+from api.openai_schemas import OPENAI_ERRORS
 from retrieval.errors import InvalidRequest
 
 router = APIRouter(
-    tags=["openai"], dependencies=[Depends(require_api_key)], route_class=OpenAIRoute
+    tags=["openai"],
+    dependencies=[Depends(require_api_key)],
+    route_class=OpenAIRoute,
+    responses=OPENAI_ERRORS,
 )
 
 

@@ -1,5 +1,6 @@
 """Property-based tests from the app's own OpenAPI schema: no input makes a 5xx, and
-every response with a documented schema matches it (body and content type).
+every status is documented, and every response with a documented schema matches it (body and
+content type).
 
 Runs against the app wired with fakes (ScriptedChat, FakeEmbedder, in-memory Chroma).
 Every operation is included, streaming and upload routes too; 15 examples each in the
@@ -20,6 +21,7 @@ from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
     response_schema_conformance,
+    status_code_conformance,
 )
 
 from api.app import create_app
@@ -56,5 +58,10 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", build_app())
 )
 def test_no_server_errors(case) -> None:
     case.call_and_validate(
-        checks=[not_a_server_error, response_schema_conformance, content_type_conformance]
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            response_schema_conformance,
+            content_type_conformance,
+        ]
     )
