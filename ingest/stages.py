@@ -25,6 +25,7 @@ from retrieval.errors import OllamaFailed
 from retrieval.settings import Settings
 from retrieval.store import ChunkStore, DocumentRecord, WriteOutcome, doc_id_for
 from retrieval.types import Embedder
+from retrieval.write_pacing import WritePacing
 
 T = TypeVar("T")
 RECORD_LOOKUP_BATCH = 500
@@ -91,6 +92,8 @@ class RunContext:
     exists: bool
     """Whether ``target`` may hold records already (else lookups are skipped)."""
     dry_run: bool
+    pacing: WritePacing
+    """Rows per Chroma call of the writes (bulk, or bounded in time while serving)."""
 
     def finish(self, result: FileResult) -> None:
         self.report.results.append(result)
@@ -368,7 +371,7 @@ class WriteStage:
             run.target,
             [doc.to_write() for doc in wave],
             embed_model=run.embedder.model,
-            batch_size=run.settings.chroma.write_batch_size,
+            pacing=run.pacing,
         )
         run.report.chunks_added += outcome.chunks_added
         run.report.chunks_removed += outcome.chunks_removed

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import httpx
 import ollama
+import orjson
 
 from retrieval.embed_tuning import Bounds, Plan, ThroughputTuner, TuningMemory
 from retrieval.errors import OllamaFailed, OllamaUnavailable
@@ -218,12 +219,7 @@ class OllamaEmbedder:
             try:
                 self.calls += 1
                 with ollama_errors(host.url, self._model):
-                    response = await host.client.embed(
-                        model=self._model,
-                        input=batch,
-                        truncate=True,
-                        keep_alive=self._settings.keep_alive,
-                    )
+                    vectors = await self._post(host, batch)
             except Exception as exc:
                 host.tuner.request_failed()
                 self._release(host)
@@ -239,13 +235,37 @@ class OllamaEmbedder:
             host.tuner.request_finished(tokens, time.monotonic() - began)
             host.failures, host.resting_until = 0, 0.0
             self._release(host)
-            vectors = [list(map(float, v)) for v in response.embeddings]
             if len(vectors) != len(batch):
                 raise OllamaFailed(
                     f"Ollama at {host.url} returned {len(vectors)} embeddings for "
                     f"{len(batch)} inputs."
                 )
             return vectors
+
+    async def _post(self, host: _Host, batch: list[str]) -> list[list[float]]:
+        """One ``/api/embed`` request through the host's ``ollama`` client.
+
+        The answer is decoded with orjson, not the client's pydantic model: validating
+        every float of every vector that way took more of an ingest's CPU than the
+        store's own bookkeeping (py-spy, instant embedding server). The client's
+        transport, headers and error mapping are kept.
+        """
+        body = {
+            "model": self._model,
+            "input": batch,
+            "truncate": True,
+            "keep_alive": self._settings.keep_alive,
+        }
+        response = await host.client._request_raw(  # type: ignore[no-untyped-call]
+            "POST", "/api/embed", json=body
+        )
+        try:
+            embeddings = orjson.loads(response.content)["embeddings"]
+            return [list(map(float, vector)) for vector in embeddings]
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise OllamaFailed(
+                f"Ollama at {host.url} answered /api/embed without a list of embeddings."
+            ) from exc
 
     def _after_failure(self, host: _Host, exc: Exception, attempt: int) -> float:
         """Rest the host; raise if ``exc`` is final, else return the delay before a retry."""
