@@ -623,8 +623,10 @@ class ChunkStore:
         bump: bool,
         pacing: WritePacing | None = None,
     ) -> None:
-        """Write records (``pacing``: rows per call; default one call) and, with ``bump``,
-        a new revision token in the last call."""
+        """Write records and, with ``bump``, a new revision token (in the last call).
+
+        ``pacing`` sizes the calls; without it, one call.
+        """
         ids = [r.doc_id for r in records]
         metadatas: list[dict[str, Any]] = [record_metadata(r) for r in records]
         if bump:
