@@ -141,7 +141,7 @@ async def _open_collection(run: RunContext) -> None:
     """Check the model of an existing collection, or create it (not in a dry run)."""
     model = run.embedder.model
     try:
-        await asyncio.to_thread(run.store.check_embed_model, run.target, model)
+        await asyncio.to_thread(run.store.check_model, run.target, model)
         run.exists = True
         return
     except CollectionNotFound:

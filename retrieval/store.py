@@ -404,6 +404,15 @@ class ChunkStore:
             )
         return info
 
+    def check_model(self, name: str, embed_model: str) -> None:
+        """Raise unless ``embed_model`` built the collection (its metadata only: no count).
+
+        Raises:
+            CollectionNotFound: no such collection.
+            EmbeddingModelMismatch: another model built the collection.
+        """
+        self._check_model(name, embed_model)
+
     def check_embed_model(self, name: str, embed_model: str) -> CollectionInfo:
         info = self.get_collection(name)
         if info.embed_model != embed_model:
