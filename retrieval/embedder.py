@@ -127,10 +127,17 @@ class OllamaEmbedder:
         return [h.url for h in self._hosts]
 
     async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        """Embed ``texts`` in batches, concurrently; vectors come back in input order."""
+        """Embed ``texts`` in batches, concurrently; vectors come back in input order.
+
+        Texts are sent shortest first (by tokens), so each request holds texts of similar
+        length: a server pads a batch to its longest input, and sorting within each
+        request (as the stand-in does) cannot undo a request that mixes lengths.
+        """
         if not texts:
             return []
-        tokens = await self._count(texts)
+        counted = await self._count(texts)
+        order = sorted(range(len(texts)), key=counted.__getitem__)
+        tokens = [counted[i] for i in order]
         tasks: list[asyncio.Task[list[list[float]]]] = []
         try:
             start = 0
@@ -141,7 +148,7 @@ class OllamaEmbedder:
                     self._release(host)
                     failed.result()  # raises the batch's error
                 end = _batch_end(tokens, start, host.tuner.plan)
-                batch = list(texts[start:end])
+                batch = [texts[i] for i in order[start:end]]
                 tasks.append(asyncio.ensure_future(self._send(host, batch, sum(tokens[start:end]))))
                 start = end
             results = await asyncio.gather(*tasks)
@@ -151,7 +158,11 @@ class OllamaEmbedder:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
-        return [vector for batch in results for vector in batch]
+        vectors: list[list[float]] = [[] for _ in texts]
+        sent = (vector for batch in results for vector in batch)
+        for index, vector in zip(order, sent, strict=True):
+            vectors[index] = vector
+        return vectors
 
     async def embed_query(self, text: str) -> list[float]:
         host = await self._reserve()
