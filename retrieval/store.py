@@ -655,6 +655,27 @@ class ChunkStore:
                 )
             start = end
 
+    def _mark_done(
+        self, name: str, doc_ids: Sequence[str], *, bump: bool, pacing: WritePacing
+    ) -> None:
+        """Set the ``pending`` records of ``doc_ids`` to ``done`` (and the revision).
+
+        An update of one key: Chroma merges it into the record written ``pending`` under
+        the same lock, at about half the cost of writing whole records again.
+        """
+        ids = list(doc_ids)
+        metadatas: list[dict[str, Any]] = [{"state": "done"} for _ in ids]
+        if bump:  # the row exists: the pending call wrote it
+            ids.append(REVISION_ID)
+            metadatas.append({"token": uuid.uuid4().hex, "at": utc_now()})
+        docs = self._docs(name, create=True)
+        start = 0
+        while start < len(ids):
+            end = start + pacing.rows()
+            with _chroma_errors(self.where):
+                docs.update(ids=ids[start:end], metadatas=metadatas[start:end])
+            start = end
+
     def upsert_chunks(
         self,
         name: str,
@@ -773,7 +794,8 @@ class ChunkStore:
             ready = self._ready(name, list(by_id.values()), outcome)
             if not ready:
                 return outcome
-            self._put_records(name, [d.record for d in ready], bump=False, pacing=pacing)
+            # the revision row is (re)written here too, so the ``done`` call can update it
+            self._put_records(name, [d.record for d in ready], bump=True, pacing=pacing)
             owned = self._chunk_ids_by_doc(name, [d.record.doc_id for d in ready])
             stored = {i for ids in owned.values() for i in ids}
             vectors = {i: v for d in ready for i, v in d.vectors.items()}
@@ -784,7 +806,7 @@ class ChunkStore:
             self.delete_chunks(name, stale, pacing.rows(), bump=False)
             done = [replace(d.record, state="done") for d in ready]
             # the records and the new revision (readers see it before we unlock)
-            self._put_records(name, done, bump=bool(new or stale), pacing=pacing)
+            self._mark_done(name, [r.doc_id for r in done], bump=bool(new or stale), pacing=pacing)
         outcome.written = [r.doc_id for r in done]
         outcome.chunks_added = len(new)
         outcome.chunks_removed = len(stale)
