@@ -12,7 +12,7 @@ Each Docent collection ``NAME`` is two Chroma collections:
 The store keeps its own invariants; callers never sequence raw writes:
 
 - :meth:`ChunkStore.write_documents` writes documents with their records. Per document,
-  under its lock (:mod:`retrieval.locks`): record ``pending`` -> upsert the chunks not
+  under its lock (:mod:`retrieval.locks`): record ``pending`` -> add the chunks not
   yet stored -> delete the stale chunks -> record ``done``. The stale chunks are looked
   up in Chroma inside the lock (the document's chunks whose ids are not in the new set),
   never taken from a record read earlier, so the last writer of a document always
