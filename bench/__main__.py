@@ -10,6 +10,7 @@ BENCHMARKS = {
     "engines": "bench.engines",
     "ingest": "bench.ingest",
     "lexical": "bench.lexical",
+    "write-path": "bench.write_path",
 }
 
 
