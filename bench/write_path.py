@@ -41,12 +41,14 @@ from retrieval.store import (
 from retrieval.types import Chunk
 
 RAW_ROWS = 128
+SCIFACT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "scifact"
+"""This checkout's copy of the data (an older checkout's ``bench`` may look elsewhere)."""
 
 
 def document_writes(count: int, seed: int = 0) -> list[DocumentWrite]:
     """``count`` new documents with their chunks and vectors."""
     rng = np.random.default_rng(seed)
-    texts = [a.text for a in corpus.abstracts(corpus.REPO.parent / "shared/datasets/scifact")]
+    texts = [a.text for a in corpus.abstracts(SCIFACT)]
     writes = []
     for n in range(count):
         source = f"docs/d{n}.txt"
