@@ -11,6 +11,7 @@ BENCHMARKS = {
     "ingest": "bench.ingest",
     "lexical": "bench.lexical",
     "serving": "bench.serving",
+    "write-path": "bench.write_path",
 }
 
 

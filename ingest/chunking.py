@@ -21,9 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
-
-from ingest.loaders import LoadedDocument
+from ingest.loaders.base import LoadedDocument
 from retrieval.settings import ChunkingSettings
 from retrieval.tokens import SPECIAL_TOKENS, count_tokens, tokenizer
 from retrieval.types import ModelInfo
@@ -86,6 +84,8 @@ def _text_tokens(text: str) -> int:
 def _separators(markdown: bool) -> tuple[re.Pattern[str], ...]:
     """Langchain's recursive separators (Markdown-aware ones for Markdown), as regexes."""
     if markdown:
+        from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
+
         found = RecursiveCharacterTextSplitter.get_separators_for_language(Language.MARKDOWN)
         return tuple(re.compile(sep) for sep in found)
     return tuple(re.compile(re.escape(sep)) for sep in ("\n\n", "\n", " ", ""))

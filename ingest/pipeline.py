@@ -23,6 +23,7 @@ from retrieval.errors import CollectionNotFound, DocumentNotFound
 from retrieval.settings import Settings
 from retrieval.store import ChunkStore, DocumentRecord, embedding_dimension, probe_dimension
 from retrieval.types import Embedder
+from retrieval.write_pacing import WritePacing
 
 __all__ = ["FileReader", "Ingestor", "Progress"]
 
@@ -43,6 +44,9 @@ class Ingestor:
         reader: FileReader | None = None,
     ) -> None:
         self.store = store
+        self.pacing = WritePacing.interactive(settings.chroma.write_batch_size)
+        """Rows per Chroma write call of runs without ``bulk``: learnt, so that one call
+        holds embedded Chroma (and the GIL) about 50 ms while the process serves requests."""
         self.embedder = embedder
         self.settings = settings
         if reader is None:
@@ -70,6 +74,7 @@ class Ingestor:
         dry_run: bool = False,
         shard: Shard | None = None,
         progress: Progress | None = None,
+        bulk: bool = False,
     ) -> IngestReport:
         """Ingest ``files`` into ``collection``.
 
@@ -83,6 +88,10 @@ class Ingestor:
             dry_run: report what would happen; nothing is read, embedded or written.
             shard: the shard this run is (limits what ``sync`` may remove).
             progress: callbacks for a progress display.
+            bulk: write in large Chroma calls (:meth:`WritePacing.bulk`), for throughput
+                when nothing else waits on this process (``docent ingest``); else each
+                call is kept short (:attr:`pacing`), so searches served meanwhile by the
+                same process are not stalled.
 
         Returns:
             Per-file results and totals. Files that fail are reported, never raised.
@@ -109,6 +118,7 @@ class Ingestor:
             target=collection,
             exists=False,
             dry_run=dry_run,
+            pacing=WritePacing.bulk() if bulk else self.pacing,
         )
         run.progress.started(len(discovery.files))
         for skipped in discovery.skipped:
@@ -131,7 +141,7 @@ async def _open_collection(run: RunContext) -> None:
     """Check the model of an existing collection, or create it (not in a dry run)."""
     model = run.embedder.model
     try:
-        await asyncio.to_thread(run.store.check_embed_model, run.target, model)
+        await asyncio.to_thread(run.store.check_model, run.target, model)
         run.exists = True
         return
     except CollectionNotFound:

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 from ingest.chunking import ChunkingPlan, TextPiece, split_document
 from ingest.loaders import load_document
-from ingest.loaders.pdf import no_text_message
 from ingest.ocr import OcrOptions
 from ingest.results import FileFailure
 
@@ -39,6 +38,8 @@ def read_and_split(
     pieces = split_document(document, plan)
     if not pieces:
         if document.kind == "pdf":
+            from ingest.loaders.pdf import no_text_message
+
             raise FileFailure("no_text", no_text_message(options, document.notes))
         raise FileFailure("empty", "the file has no text to index")
     return ReadOutcome(pieces=pieces, notes=list(document.notes), ocr_pages=document.ocr_pages)

@@ -41,6 +41,7 @@ async def ingest_paths(
     dry_run: bool = False,
     shard: Shard | str | None = None,
     progress: Progress | None = None,
+    bulk: bool = False,
 ) -> IngestReport:
     """Ingest files and folders into ``collection`` (``docent ingest`` in Python).
 
@@ -55,6 +56,8 @@ async def ingest_paths(
         dry_run: only report what would be done.
         shard: ``"I/N"`` or a :class:`Shard`: ingest only this share of the files.
         progress: callbacks for a progress display.
+        bulk: large Chroma writes, for throughput (``docent ingest``); leave it off in a
+            process that serves searches meanwhile (see :meth:`Ingestor.ingest`).
 
     Returns:
         The report; failed files are in it, not raised.
@@ -74,4 +77,5 @@ async def ingest_paths(
         dry_run=dry_run,
         shard=chosen,
         progress=progress,
+        bulk=bulk,
     )

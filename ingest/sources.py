@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,8 +80,31 @@ class Discovery:
     present: dict[str, set[str]] = field(default_factory=dict)
 
 
-def _hidden(relative: Path) -> bool:
-    return any(part.startswith(".") for part in relative.parts)
+def _visible_files(root: Path) -> list[tuple[str, Path]]:
+    """The files under ``root``, hidden files and folders left out, in path order.
+
+    One ``os.scandir`` per folder (the entries' types come with it), not ``rglob`` plus
+    a ``stat`` per file and a sort of ``Path`` objects: that walk was a tenth of an
+    unchanged re-ingest of 10,000 files. Like ``rglob``, folders reached through a
+    symbolic link are not entered; links to files count as files.
+    """
+    found: list[tuple[list[str], Path]] = []
+    pending = [(root, list[str]())]
+    while pending:
+        folder, parts = pending.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append((Path(entry.path), [*parts, entry.name]))
+                    elif entry.is_file():
+                        found.append(([*parts, entry.name], Path(entry.path)))
+                except OSError:  # vanished meanwhile, or unreadable: not a file to ingest
+                    continue
+    found.sort(key=lambda item: item[0])
+    return [("/".join(parts), path) for parts, path in found]
 
 
 def discover(paths: list[Path], glob: str | None = None, shard: Shard | None = None) -> Discovery:
@@ -103,19 +127,20 @@ def discover(paths: list[Path], glob: str | None = None, shard: Shard | None = N
             raise InvalidRequest(f"Expected an existing file or folder, got {str(raw)!r}.")
         if path.is_dir():
             root = path.resolve()
-            candidates = sorted(root.rglob(glob or "*"))
+            if glob:
+                matches = sorted(root.rglob(glob))
+                candidates = [(m.relative_to(root).as_posix(), m) for m in matches if m.is_file()]
+            else:
+                candidates = _visible_files(root)
             explicit = glob is not None
         else:
             root = path.resolve().parent
-            candidates = [path.resolve()]
+            resolved = path.resolve()
+            candidates = [(resolved.name, resolved)] if resolved.is_file() else []
             explicit = True
         # only folders define what --sync may remove; a file argument never does
         present = found.present.setdefault(str(root), set()) if path.is_dir() else set()
-        for candidate in candidates:
-            relative = candidate.relative_to(root)
-            if not candidate.is_file() or (not explicit and _hidden(relative)):
-                continue
-            source = relative.as_posix()
+        for source, candidate in candidates:
             present.add(source)
             if (str(root), source) in seen or (shard and not shard.owns(source)):
                 continue

@@ -25,9 +25,10 @@ from retrieval.errors import OllamaFailed
 from retrieval.settings import Settings
 from retrieval.store import ChunkStore, DocumentRecord, WriteOutcome, doc_id_for
 from retrieval.types import Embedder
+from retrieval.write_pacing import WritePacing
 
 T = TypeVar("T")
-RECORD_LOOKUP_BATCH = 500
+RECORD_LOOKUP_BATCH = 2000
 WAVE_WAIT_SECONDS = 0.2
 WAVE_POLL_SECONDS = 0.05
 """How often a wave past its wait checks whether the writer is free."""
@@ -91,6 +92,8 @@ class RunContext:
     exists: bool
     """Whether ``target`` may hold records already (else lookups are skipped)."""
     dry_run: bool
+    pacing: WritePacing
+    """Rows per Chroma call of the writes (bulk, or bounded in time while serving)."""
 
     def finish(self, result: FileResult) -> None:
         self.report.results.append(result)
@@ -175,19 +178,31 @@ class ReadStage:
         self._taking = threading.Lock()
 
     async def __call__(self, files: Sequence[SourceFile], out: Docs) -> None:
-        records, complete = await self._lookup(files)
+        # the record lookups (Chroma) run while the first files are loaded and hashed
+        lookup = asyncio.ensure_future(self._lookup(files))
         pending = iter(files)
 
         async def worker() -> None:
             while batch := await asyncio.to_thread(self._take, pending):
+                records, complete = await lookup
                 for doc in await self._prepare(batch, records, complete):
                     await self.budget.acquire(len(doc.missing))
                     await out.put(doc)
 
-        await first_error(*(worker() for _ in range(max(1, self.run.settings.ingest.workers))))
+        try:
+            await first_error(*(worker() for _ in range(self._workers())))
+            await lookup  # its error, even when no file needed its answer
+        finally:
+            if not lookup.done():
+                lookup.cancel()
+            elif not lookup.cancelled():
+                lookup.exception()  # retrieved: another error is the one raised
         # the end, for the next stage; a failed or cancelled run cancels it instead (a
         # put in a ``finally`` would wait forever on a full queue nobody reads any more)
         await out.put(None)
+
+    def _workers(self) -> int:
+        return max(1, self.run.settings.ingest.workers)
 
     async def _lookup(
         self, files: Sequence[SourceFile]
@@ -368,7 +383,7 @@ class WriteStage:
             run.target,
             [doc.to_write() for doc in wave],
             embed_model=run.embedder.model,
-            batch_size=run.settings.chroma.write_batch_size,
+            pacing=run.pacing,
         )
         run.report.chunks_added += outcome.chunks_added
         run.report.chunks_removed += outcome.chunks_removed

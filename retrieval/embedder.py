@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import httpx
 import ollama
+import orjson
 
 from retrieval.embed_tuning import Bounds, Plan, ThroughputTuner, TuningMemory
 from retrieval.errors import OllamaFailed, OllamaUnavailable
@@ -126,10 +127,17 @@ class OllamaEmbedder:
         return [h.url for h in self._hosts]
 
     async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        """Embed ``texts`` in batches, concurrently; vectors come back in input order."""
+        """Embed ``texts`` in batches, concurrently; vectors come back in input order.
+
+        Texts are sent shortest first (by tokens), so each request holds texts of similar
+        length: a server pads a batch to its longest input, and sorting within each
+        request (as the stand-in does) cannot undo a request that mixes lengths.
+        """
         if not texts:
             return []
-        tokens = await self._count(texts)
+        counted = await self._count(texts)
+        order = sorted(range(len(texts)), key=counted.__getitem__)
+        tokens = [counted[i] for i in order]
         tasks: list[asyncio.Task[list[list[float]]]] = []
         try:
             start = 0
@@ -140,7 +148,7 @@ class OllamaEmbedder:
                     self._release(host)
                     failed.result()  # raises the batch's error
                 end = _batch_end(tokens, start, host.tuner.plan)
-                batch = list(texts[start:end])
+                batch = [texts[i] for i in order[start:end]]
                 tasks.append(asyncio.ensure_future(self._send(host, batch, sum(tokens[start:end]))))
                 start = end
             results = await asyncio.gather(*tasks)
@@ -150,7 +158,11 @@ class OllamaEmbedder:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
-        return [vector for batch in results for vector in batch]
+        vectors: list[list[float]] = [[] for _ in texts]
+        sent = (vector for batch in results for vector in batch)
+        for index, vector in zip(order, sent, strict=True):
+            vectors[index] = vector
+        return vectors
 
     async def embed_query(self, text: str) -> list[float]:
         host = await self._reserve()
@@ -218,12 +230,7 @@ class OllamaEmbedder:
             try:
                 self.calls += 1
                 with ollama_errors(host.url, self._model):
-                    response = await host.client.embed(
-                        model=self._model,
-                        input=batch,
-                        truncate=True,
-                        keep_alive=self._settings.keep_alive,
-                    )
+                    vectors = await self._post(host, batch)
             except Exception as exc:
                 host.tuner.request_failed()
                 self._release(host)
@@ -239,13 +246,37 @@ class OllamaEmbedder:
             host.tuner.request_finished(tokens, time.monotonic() - began)
             host.failures, host.resting_until = 0, 0.0
             self._release(host)
-            vectors = [list(map(float, v)) for v in response.embeddings]
             if len(vectors) != len(batch):
                 raise OllamaFailed(
                     f"Ollama at {host.url} returned {len(vectors)} embeddings for "
                     f"{len(batch)} inputs."
                 )
             return vectors
+
+    async def _post(self, host: _Host, batch: list[str]) -> list[list[float]]:
+        """One ``/api/embed`` request through the host's ``ollama`` client.
+
+        The answer is decoded with orjson, not the client's pydantic model: validating
+        every float of every vector that way took more of an ingest's CPU than the
+        store's own bookkeeping (py-spy, instant embedding server). The client's
+        transport, headers and error mapping are kept.
+        """
+        body = {
+            "model": self._model,
+            "input": batch,
+            "truncate": True,
+            "keep_alive": self._settings.keep_alive,
+        }
+        response = await host.client._request_raw(  # type: ignore[no-untyped-call]
+            "POST", "/api/embed", json=body
+        )
+        try:
+            embeddings = orjson.loads(response.content)["embeddings"]
+            return [list(map(float, vector)) for vector in embeddings]
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise OllamaFailed(
+                f"Ollama at {host.url} answered /api/embed without a list of embeddings."
+            ) from exc
 
     def _after_failure(self, host: _Host, exc: Exception, attempt: int) -> float:
         """Rest the host; raise if ``exc`` is final, else return the delay before a retry."""

@@ -192,7 +192,7 @@ class Searcher:
             await asyncio.to_thread(self._store.get_collection, name)
             hits = await self._lexical(name, query, pool, where)
         else:
-            await asyncio.to_thread(self._store.require_embed_model, name, self._embedder.model)
+            await asyncio.to_thread(self._store.check_model, name, self._embedder.model)
             if mode == "dense":
                 hits = dense = await self._dense(name, query, pool, where)
             else:

@@ -69,6 +69,7 @@ async def run_ingest(
             dry_run=dry_run,
             shard=shard,
             progress=progress,
+            bulk=True,  # nothing else waits on this process: large writes are fastest
         )
         if watch is not None:
             from ingest.progress import describe

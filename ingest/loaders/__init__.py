@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import PurePath
+from typing import cast
 
 from ingest.loaders.base import DocumentKind, LoadedDocument, Page
-from ingest.loaders.docx import load_docx
-from ingest.loaders.html import load_html
-from ingest.loaders.image import load_image
-from ingest.loaders.pdf import load_pdf
-from ingest.loaders.text import load_markdown, load_text
 from ingest.ocr import OcrOptions
 from ingest.results import FileFailure
 
@@ -25,27 +22,38 @@ __all__ = [
 
 Loader = Callable[[bytes, OcrOptions], LoadedDocument]
 
-
-def _without_ocr(load: Callable[[bytes], LoadedDocument]) -> Loader:
-    """A loader of a format that never needs OCR."""
-    return lambda data, _ocr: load(data)
-
-
-LOADERS: dict[str, Loader] = {
-    ".pdf": load_pdf,
-    ".txt": _without_ocr(load_text),
-    ".text": _without_ocr(load_text),
-    ".md": _without_ocr(load_markdown),
-    ".markdown": _without_ocr(load_markdown),
-    ".html": _without_ocr(load_html),
-    ".htm": _without_ocr(load_html),
-    ".docx": _without_ocr(load_docx),
-    ".png": load_image,
-    ".jpg": load_image,
-    ".jpeg": load_image,
-    ".tif": load_image,
-    ".tiff": load_image,
+LOADERS: dict[str, tuple[str, str, bool]] = {
+    ".pdf": ("pdf", "load_pdf", True),
+    ".txt": ("text", "load_text", False),
+    ".text": ("text", "load_text", False),
+    ".md": ("text", "load_markdown", False),
+    ".markdown": ("text", "load_markdown", False),
+    ".html": ("html", "load_html", False),
+    ".htm": ("html", "load_html", False),
+    ".docx": ("docx", "load_docx", False),
+    ".png": ("image", "load_image", True),
+    ".jpg": ("image", "load_image", True),
+    ".jpeg": ("image", "load_image", True),
+    ".tif": ("image", "load_image", True),
+    ".tiff": ("image", "load_image", True),
 }
+"""Extension -> (module of ``ingest.loaders``, its function, whether it takes OCR options).
+
+Modules are imported when a file of their type is first read: the format libraries
+(pypdf, python-docx, selectolax, OCR) cost more start-up than an unchanged re-ingest
+needs, and most runs meet one or two formats."""
+
+
+def _loader(suffix: str) -> Loader | None:
+    """The loader of files ending in ``suffix``, imported now (None: unsupported)."""
+    entry = LOADERS.get(suffix)
+    if entry is None:
+        return None
+    module, name, takes_ocr = entry
+    load = getattr(importlib.import_module(f"ingest.loaders.{module}"), name)
+    if takes_ocr:
+        return cast(Loader, load)
+    return lambda data, _ocr: cast(Callable[[bytes], LoadedDocument], load)(data)
 
 
 def is_supported(name: str) -> bool:
@@ -64,7 +72,7 @@ def load_document(name: str, data: bytes, ocr: OcrOptions | None = None) -> Load
         FileFailure: ``unsupported_type``, ``empty``, or the loader's own reasons.
     """
     suffix = PurePath(name).suffix.lower()
-    loader = LOADERS.get(suffix)
+    loader = _loader(suffix)
     if loader is None:
         known = ", ".join(sorted(LOADERS))
         raise FileFailure(

@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bm25s.stopwords import STOPWORDS_EN
+from retrieval.lexical.stopwords import STOPWORDS_EN
 
 INDEX_FORMAT = 2
 """Bumped when the indexed terms or the index layout change (a persisted index is rebuilt)."""

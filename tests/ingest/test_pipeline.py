@@ -14,6 +14,7 @@ from ingest.uploads import Upload, ingest_uploads
 from retrieval.errors import EmbeddingModelMismatch, InvalidRequest
 from retrieval.settings import Settings
 from retrieval.store import ChunkStore, doc_id_for
+from retrieval.write_pacing import INTERACTIVE_TARGET_SECONDS, WritePacing
 from tests.fakes import FakeEmbedder
 
 LOREM = " ".join(f"Sentence {i} says something about topic {i % 7}." for i in range(60))
@@ -296,3 +297,29 @@ async def test_pipeline_on_both_chroma_modes(
     info = store.get_collection(collection_name)
     assert info.document_count == 4
     assert info.chunk_count == len(list(store.iter_chunks(collection_name)))
+
+
+class CallSizes(WritePacing):
+    """An interactive pacing that remembers the size of each chunk call of the writes."""
+
+    def __init__(self) -> None:
+        super().__init__(largest=128, target_seconds=0.05, smallest=1, first=3)
+        self.calls: list[int] = []
+
+    def observed(self, rows: int, seconds: float) -> None:
+        self.calls.append(rows)
+        super().observed(rows, seconds)
+
+
+async def test_writes_are_paced_unless_the_run_is_bulk(memory_ingestor, tmp_path):
+    root = corpus(tmp_path / "docs", n=4)
+    assert memory_ingestor.pacing.target_seconds == INTERACTIVE_TARGET_SECONDS
+    memory_ingestor.pacing = paced = CallSizes()
+    report = await ingest_paths(memory_ingestor, [root], collection="paced")
+    assert report.chunks_added > 3
+    assert paced.calls[0] == 3  # the first call, before anything was measured
+    assert sum(paced.calls) == report.chunks_added
+    # a bulk run (docent ingest) writes whole waves: the ingestor's pacing is not used
+    bulk = await ingest_paths(memory_ingestor, [root], collection="bulk", bulk=True)
+    assert bulk.chunks_added == report.chunks_added
+    assert sum(paced.calls) == report.chunks_added

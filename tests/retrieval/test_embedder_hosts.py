@@ -77,3 +77,34 @@ async def test_a_server_that_hangs_up_becomes_ollama_unavailable():
         await embedder.embed_documents(["x"])
     assert embedder.calls == 2
     await embedder.aclose()
+
+
+async def test_requests_group_texts_of_similar_length_and_answers_keep_input_order():
+    requests: list[list[str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        inputs = json.loads(request.content)["input"]
+        requests.append(inputs)
+        # each vector says which text it is for: its length in words
+        vectors = [[float(len(text.split())), 1.0] for text in inputs]
+        return httpx.Response(200, json={"model": "m", "embeddings": vectors})
+
+    embedder = embedder_over([handler], embed_batch_tokens=512, embed_concurrency=1)
+    lengths = [300, 2, 250, 3, 280, 1, 260, 4]
+    texts = [" ".join(["word"] * n) for n in lengths]
+    vectors = await embedder.embed_documents(texts)
+    assert [int(v[0]) for v in vectors] == lengths
+    sent = [len(text.split()) for batch in requests for text in batch]
+    assert sent == sorted(lengths)  # shortest first: the short ones share a request
+    assert len(requests[0]) >= 4
+    await embedder.aclose()
+
+
+async def test_an_answer_without_embeddings_is_a_clear_failure():
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"model": "m"})
+
+    embedder = embedder_over([handler], embed_batch_size=2, max_retries=0)
+    with pytest.raises(OllamaFailed, match="without a list of embeddings"):
+        await embedder.embed_documents(["a", "b"])
+    await embedder.aclose()

@@ -17,12 +17,14 @@ from retrieval.settings import ChromaSettings
 from retrieval.store import (
     ChunkStore,
     DocumentRecord,
+    DocumentWrite,
     chunk_id,
     chunk_ids,
     chunk_metadata,
     doc_id_for,
 )
 from retrieval.types import Chunk
+from retrieval.write_pacing import WritePacing
 from tests.fakes import hash_vector
 
 DIM = 16
@@ -233,3 +235,64 @@ def test_ids_are_deterministic():
     assert doc_id_for("a/b.txt") == doc_id_for("a/b.txt") != doc_id_for("a/c.txt")
     assert chunk_id("d", "v", 7) == "d-v-00007"
     assert chunk_ids("d", "v", 2) == ["d-v-00000", "d-v-00001"]
+
+
+class RecordingPacing(WritePacing):
+    """A pacing that remembers the size of every chunk call it was told about."""
+
+    def __init__(self, rows: int) -> None:
+        super().__init__(largest=rows, smallest=1)
+        self.calls: list[int] = []
+
+    def observed(self, rows: int, seconds: float) -> None:
+        self.calls.append(rows)
+        super().observed(rows, seconds)
+
+
+def document_write(source: str, texts: list[str], version: str = "v1") -> DocumentWrite:
+    chunks = make_chunks(source, texts, version)
+    vectors = {c.id: hash_vector(c.text, DIM) for c in chunks}
+    return DocumentWrite(
+        replace(record(source, len(texts), version), state="pending"), chunks, vectors
+    )
+
+
+def test_write_documents_sizes_its_chunk_calls_by_the_pacing(store, collection_name):
+    store.ensure_collection(collection_name, "fake", DIM)
+    pacing = RecordingPacing(rows=2)
+    docs = [document_write("a.txt", ["a1", "a2", "a3"]), document_write("b.txt", ["b1", "b2"])]
+    outcome = store.write_documents(collection_name, docs, embed_model="fake", pacing=pacing)
+    assert pacing.calls == [2, 2, 1]
+    assert outcome.chunks_added == 5
+    assert sorted(c.text for c in store.iter_chunks(collection_name)) == [
+        "a1",
+        "a2",
+        "a3",
+        "b1",
+        "b2",
+    ]
+    assert {r.state for r in store.list_documents(collection_name)} == {"done"}
+
+
+def test_write_documents_adds_only_chunks_not_stored(store, collection_name):
+    # an interrupted run stored part of a document: its next write adds only the rest
+    store.ensure_collection(collection_name, "fake", DIM)
+    doc = document_write("a.txt", ["a1", "a2", "a3"])
+    first = doc.chunks[0]
+    store.upsert_chunks(collection_name, [first], [doc.vectors[first.id]])
+    pacing = RecordingPacing(rows=10)
+    outcome = store.write_documents(collection_name, [doc], embed_model="fake", pacing=pacing)
+    assert outcome.chunks_added == 2
+    assert pacing.calls == [2]
+    assert sorted(store.existing_ids(collection_name, [c.id for c in doc.chunks])) == sorted(
+        c.id for c in doc.chunks
+    )
+    # and a new version replaces them all: the new chunks added, the old ones deleted
+    again = document_write("a.txt", ["x1", "x2"], version="v2")
+    outcome = store.write_documents(collection_name, [again], embed_model="fake")
+    assert (outcome.chunks_added, outcome.chunks_removed) == (2, 3)
+    assert sorted(c.text for c in store.iter_chunks(collection_name)) == ["x1", "x2"]
+    assert (
+        store.get_records(collection_name, [again.record.doc_id])[again.record.doc_id].state
+        == "done"
+    )
