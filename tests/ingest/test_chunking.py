@@ -8,16 +8,7 @@ import os
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.chunking import (
-    CHUNKER_VERSION,
-    ChunkingPlan,
-    chunk_version,
-    document_title,
-    plan_chunking,
-    split_document,
-    split_text,
-)
-from ingest.loaders.base import LoadedDocument, Page
+from ingest.chunking import ChunkingPlan, chunk_version, plan_chunking, split_text
 from retrieval.settings import ChunkingSettings
 from retrieval.tokens import count_tokens
 from retrieval.types import ModelInfo
@@ -102,54 +93,3 @@ def test_pathological_long_word_is_cut_to_fit():
     pieces = split_text(text, 0, ChunkingPlan(size=30, overlap=0, limit=32), markdown=False)
     assert all(count_tokens(p.text) <= 32 for p in pieces)
     assert "".join(p.text for p in pieces).replace(" ", "").startswith("a" * 3000)
-
-
-TITLE = "Effects of coffee on sleep in adults"
-
-
-def _doc(*pages: str) -> LoadedDocument:
-    return LoadedDocument(kind="text", pages=[Page(n, text) for n, text in enumerate(pages, 1)])
-
-
-@settings(**PROFILE)
-@given(documents, plans)
-def test_a_title_is_carried_and_titled_chunks_still_fit(body, plan):
-    plan = ChunkingPlan(size=max(plan.size, 40), overlap=plan.overlap, limit=max(plan.size, 40) + 2)
-    text = f"{TITLE}\n\n{body}"
-    doc = _doc(text, "second page " * 30)
-    pieces = split_document(doc, plan)
-    expected = TITLE if count_tokens(TITLE) - 2 <= plan.size // 4 else ""
-    assert document_title(doc, plan) == expected
-    for piece in pieces:
-        page_text = doc.pages[piece.page - 1].text
-        assert page_text[piece.start : piece.end] == piece.text  # spans stay exact
-        contains = piece.page == 1 and TITLE in piece.text
-        assert piece.title == ("" if contains else expected)
-        assert count_tokens(f"{piece.title}\n\n{piece.text}" if piece.title else piece.text) <= (
-            plan.limit
-        )
-
-
-def test_no_title_without_a_blank_line_after_a_short_first_line():
-    plan = ChunkingPlan(size=200, overlap=32, limit=254)
-    assert document_title(_doc(f"{TITLE}\nand the text goes on"), plan) == ""
-    assert document_title(_doc("word " * 60 + "\n\nrest"), plan) == ""  # too long for a title
-    assert document_title(_doc(f"## {TITLE}\n\nText."), plan) == TITLE
-    assert document_title(_doc("", f"\n{TITLE}\n\nText."), plan) == TITLE
-
-
-def test_a_page_a_little_longer_than_a_chunk_stays_whole():
-    plan = ChunkingPlan(size=40, overlap=8, limit=254)
-    text = " ".join(["word"] * 50)  # 50 tokens: more than 40, within 40 + 2 * 8
-    assert [p.text for p in split_document(_doc(text), plan)] == [text]
-    longer = " ".join(["word"] * 60)
-    assert len(split_document(_doc(longer), plan)) > 1
-    assert split_document(_doc(longer), plan) == split_text(longer, 1, plan, markdown=False)
-
-
-def test_the_chunker_version_is_part_of_every_chunk_id():
-    plan = ChunkingPlan(size=200, overlap=32, limit=254)
-    assert plan.signature.startswith(f"c{CHUNKER_VERSION}:")
-    assert chunk_version("abc", plan) != chunk_version(
-        "abc", ChunkingPlan(size=200, overlap=31, limit=254)
-    )
