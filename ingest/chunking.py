@@ -9,18 +9,6 @@ Sizes are counted with :mod:`retrieval.tokens` (exact for BERT-vocabulary embedd
 as all-minilm and nomic-embed-text, an estimate for others, which get a wider margin).
 No chunk exceeds the model's context: the splitter's result is checked with exact
 counts and anything too long is cut again at token boundaries.
-
-Two rules serve retrieval quality (measured on SciFact, see the README):
-
-- A page that fits the model's context and exceeds the chunk size by at most twice the
-  overlap is one chunk: cut, its second chunk would mostly repeat the first one's end.
-- A document that opens with a title line (a short first line followed by a blank line,
-  as BEIR corpora, HTML pages and most Markdown files do) carries that title into each
-  of its other chunks as :attr:`TextPiece.title`: it is embedded and indexed with the
-  chunk (:func:`retrieval.records.indexed_text`), while the chunk's text stays an exact
-  span of the page. Those chunks are cut smaller by the title's tokens, so title and
-  text together still fit the context; a title longer than a quarter of the chunk size
-  is not carried.
 """
 
 from __future__ import annotations
@@ -30,7 +18,7 @@ import itertools
 import re
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 
 from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
@@ -40,13 +28,10 @@ from retrieval.settings import ChunkingSettings
 from retrieval.tokens import SPECIAL_TOKENS, count_tokens, tokenizer
 from retrieval.types import ModelInfo
 
-CHUNKER_VERSION = "2"
+CHUNKER_VERSION = "1"
 """Bump when the chunks of an unchanged text would change: forces re-chunking."""
 BERT_FAMILIES = frozenset({"bert", "nomic-bert"})
 DEFAULT_CONTEXT = 512
-MAX_TITLE_TOKENS = 48
-"""A first line longer than this is text, not a title."""
-_TITLE = re.compile(r"\s*(?:#{1,6}[ \t]+)?([^\n]+?)[ \t]*\n[ \t]*\n\s*\S")
 
 
 @dataclass(frozen=True)
@@ -83,16 +68,12 @@ def plan_chunking(settings: ChunkingSettings, info: ModelInfo) -> ChunkingPlan:
 
 @dataclass(frozen=True)
 class TextPiece:
-    """A chunk of a page: ``text == page_text[start:end]``.
-
-    ``title`` is the document's title when the chunk does not contain it, else empty.
-    """
+    """A chunk of a page: ``text == page_text[start:end]``."""
 
     text: str
     page: int
     start: int
     end: int
-    title: str = ""
 
 
 @lru_cache(maxsize=1 << 16)
@@ -210,58 +191,15 @@ def split_text(text: str, page: int, plan: ChunkingPlan, *, markdown: bool) -> l
     return pieces
 
 
-def document_title(doc: LoadedDocument, plan: ChunkingPlan) -> str:
-    """The title line the document opens with, or "" (see the module docstring).
-
-    The first non-empty line of the first page counts when a blank line and more text
-    follow it and it has at most :data:`MAX_TITLE_TOKENS` tokens and a quarter of
-    ``plan.size``; a Markdown heading's ``#`` marks are not part of it.
-    """
-    first = next((page.text for page in doc.pages if page.text.strip()), "")
-    found = _TITLE.match(first)
-    if found is None:
-        return ""
-    title = found.group(1).strip()
-    return title if _text_tokens(title) <= min(MAX_TITLE_TOKENS, plan.size // 4) else ""
-
-
-def _page_pieces(text: str, page: int, plan: ChunkingPlan, markdown: bool) -> list[TextPiece]:
-    """The page as one chunk when it is only a little longer than a chunk (and fits the
-    context), else :func:`split_text`'s chunks."""
-    a, b = _strip(text, 0, len(text))
-    tokens = count_tokens(text[a:b])
-    if tokens <= plan.limit and tokens - SPECIAL_TOKENS <= plan.size + 2 * plan.overlap:
-        return [TextPiece(text[a:b], page, a, b)]
-    return split_text(text, page, plan, markdown=markdown)
-
-
-def _titled(title: str, plan: ChunkingPlan) -> ChunkingPlan:
-    """``plan`` with room left for ``title`` (and the blank line after it) in each chunk."""
-    room = _text_tokens(title) + 1
-    size = max(8, plan.size - room)
-    return ChunkingPlan(size=size, overlap=min(plan.overlap, size // 2), limit=plan.limit - room)
-
-
 def split_document(doc: LoadedDocument, plan: ChunkingPlan) -> list[TextPiece]:
-    """Chunks of every page, in page order; chunks never span pages.
-
-    Chunks that do not contain the document's title carry it (:func:`document_title`).
-    """
+    """Chunks of every page, in page order; chunks never span pages."""
     markdown = doc.markdown_headings
-    title = document_title(doc, plan)
-    pages = [page for page in doc.pages if page.text.strip()]
-    if not title:
-        return [p for page in pages for p in _page_pieces(page.text, page.number, plan, markdown)]
-    first = _page_pieces(pages[0].text, pages[0].number, plan, markdown)
-    if len(first) == 1 and len(pages) == 1:  # one chunk, the title inside it
-        return first
-    titled = _titled(title, plan)
-    pieces: list[TextPiece] = []
-    for n, page in enumerate(pages):
-        for piece in _page_pieces(page.text, page.number, titled, markdown):
-            has_title = n == 0 and title in piece.text
-            pieces.append(piece if has_title else replace(piece, title=title))
-    return pieces
+    return [
+        piece
+        for page in doc.pages
+        if page.text.strip()
+        for piece in split_text(page.text, page.number, plan, markdown=markdown)
+    ]
 
 
 def content_hash(data: bytes) -> str:

@@ -87,7 +87,6 @@ def prepare_document(
                 doc_hash=digest,
                 embed_model=embed_model,
                 ocr=piece.page in outcome.ocr_pages,
-                title=piece.title,
             ),
         )
         for index, piece in enumerate(outcome.pieces)

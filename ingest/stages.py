@@ -22,7 +22,6 @@ from ingest.reading import ReadOutcome
 from ingest.results import FileFailure, FileResult, IngestReport
 from ingest.sources import SourceFile
 from retrieval.errors import OllamaFailed
-from retrieval.records import indexed_text
 from retrieval.settings import Settings
 from retrieval.store import ChunkStore, DocumentRecord, WriteOutcome, doc_id_for
 from retrieval.types import Embedder
@@ -334,7 +333,7 @@ class EmbedStage:
 
     async def _embed(self, wave: list[PreparedDoc]) -> None:
         chunks = [c for doc in wave for c in doc.missing]
-        vectors = await self.run.embedder.embed_documents([indexed_text(c) for c in chunks])
+        vectors = await self.run.embedder.embed_documents([c.text for c in chunks])
         by_id = dict(zip((c.id for c in chunks), vectors, strict=True))
         for doc in wave:
             doc.vectors = {c.id: by_id[c.id] for c in doc.missing}

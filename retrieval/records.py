@@ -126,16 +126,6 @@ def record_from(doc_id: str, meta: Mapping[str, Any]) -> DocumentRecord:
     )
 
 
-TITLE_KEY = "title"
-"""Chunk metadata: the document's title, carried by the chunks that do not contain it."""
-
-
-def indexed_text(chunk: Chunk) -> str:
-    """What is embedded and indexed for a chunk: its text, after its carried title if any."""
-    title = chunk.metadata.get(TITLE_KEY)
-    return f"{title}\n\n{chunk.text}" if isinstance(title, str) and title else chunk.text
-
-
 def chunk_metadata(
     *,
     source: str,
@@ -147,16 +137,13 @@ def chunk_metadata(
     doc_hash: str,
     embed_model: str,
     ocr: bool = False,
-    title: str = "",
 ) -> Metadata:
     """The metadata every stored chunk carries (see :class:`retrieval.types.Chunk`).
 
-    ``ocr: True`` is added to chunks of text read by OCR; ``title`` to chunks that carry
-    their document's title without containing it (see :func:`indexed_text`).
+    ``ocr: True`` is added to chunks of text read by OCR.
     """
     return {
         **({"ocr": True} if ocr else {}),
-        **({TITLE_KEY: title} if title else {}),
         "source": source,
         "doc_id": doc_id,
         "page": page,

@@ -23,7 +23,6 @@ import tantivy
 
 from retrieval.filters import MetadataFilter
 from retrieval.lexical.analyzer import Analyzer
-from retrieval.records import indexed_text
 from retrieval.types import Chunk, MetadataValue
 
 logger = logging.getLogger(__name__)
@@ -134,7 +133,7 @@ class TantivyIndex:
         meta = {json_key(k): _meta_value(v) for k, v in chunk.metadata.items()}
         fields: dict[str, Any] = {
             "id": chunk.id,
-            "body": " ".join(self.analyzer.terms(indexed_text(chunk))),
+            "body": " ".join(self.analyzer.terms(chunk.text)),
             "meta": meta,
         }
         page = chunk.metadata.get("page")
