@@ -121,8 +121,7 @@ def write_beir(data: SquadRetrievalSet, out_dir: Path) -> dict[str, Path]:
         for p in data.paragraphs
     )
     queries = "".join(
-        json.dumps({"_id": q.id, "text": q.text}, ensure_ascii=False) + "\n"
-        for q in data.questions
+        json.dumps({"_id": q.id, "text": q.text}, ensure_ascii=False) + "\n" for q in data.questions
     )
     qrels = "query-id\tcorpus-id\tscore\n" + "".join(
         f"{q.id}\t{q.paragraph}\t1\n" for q in data.questions

@@ -1,5 +1,6 @@
 """``docent eval retrieval``: score retrieval on a BEIR data set; ``docent eval convert-squad``
-turns SQuAD-format data (XQuAD) into one."""
+turns SQuAD-format data (XQuAD) into one.
+"""
 
 from __future__ import annotations
 

@@ -68,12 +68,18 @@ def test_xquad_languages_share_their_ids(tmp_path: Path) -> None:
     [
         ([], "Expected a JSON object with 'data' in x."),
         ({"data": {}}, "Expected x: data to be a list, got dict."),
-        ({"data": [{"paragraphs": [{"qas": []}]}]}, "Expected x: data[0].paragraphs[0] to have "
-         "'context' as str, got NoneType."),
-        ({"data": [{"paragraphs": [{"context": "c", "qas": [{"id": "q"}]}]}]},
-         "Expected x: data[0].paragraphs[0].qas[0] to have 'question' as str, got NoneType."),
-        ({"data": [{"paragraphs": [{"context": "c", "qas": []}]}]},
-         "Expected at least one question in x, got none."),
+        (
+            {"data": [{"paragraphs": [{"qas": []}]}]},
+            "Expected x: data[0].paragraphs[0] to have 'context' as str, got NoneType.",
+        ),
+        (
+            {"data": [{"paragraphs": [{"context": "c", "qas": [{"id": "q"}]}]}]},
+            "Expected x: data[0].paragraphs[0].qas[0] to have 'question' as str, got NoneType.",
+        ),
+        (
+            {"data": [{"paragraphs": [{"context": "c", "qas": []}]}]},
+            "Expected at least one question in x, got none.",
+        ),
         (_squad([("q", "a?")], [("q", "b?")]), "Expected unique question ids, got 'q' twice."),
     ],
 )
