@@ -1,6 +1,4 @@
-"""``docent eval retrieval``: score retrieval on a BEIR data set; ``docent eval convert-squad``
-turns SQuAD-format data (XQuAD) into one.
-"""
+"""``docent eval``: score retrieval on a BEIR data set, convert SQuAD-format data to one."""
 
 from __future__ import annotations
 
