@@ -189,9 +189,8 @@ class Searcher:
             if mode == "dense":
                 hits = dense = await self._dense(name, query, pool, where)
             else:
-                vector = await self._embedder.embed_query(query)
-                dense, lexical, profile = await asyncio.gather(
-                    self._dense(name, query, pool, where, vector),
+                (vector, dense), lexical, profile = await asyncio.gather(
+                    self._dense_with_vector(name, query, pool, where),
                     self._lexical(name, query, pool, where),
                     self._profile_for(name),
                 )
@@ -208,6 +207,13 @@ class Searcher:
         if request.mmr:  # O(k * candidates) term-vector cosines: CPU work, off the loop
             return await asyncio.to_thread(mmr_rerank, hits, k, self.lexical.analyzer)
         return hits
+
+    async def _dense_with_vector(
+        self, name: str, query: str, n: int, where: MetadataFilter
+    ) -> tuple[list[float], list[Hit]]:
+        """The query's vector (for the adaptive weight) and its dense hits."""
+        vector = await self._embedder.embed_query(query)
+        return vector, await self._dense(name, query, n, where, vector)
 
     async def _dense(
         self,
