@@ -1,7 +1,9 @@
-"""Search a collection: dense (Chroma), lexical (BM25) or hybrid (reciprocal rank fusion).
+"""Search a collection: dense (Chroma), lexical (BM25) or hybrid (weighted rank fusion).
 
 Hybrid takes the dense top-N and the lexical top-N (N = max(4k, 20)), scores each chunk
-``sum(1 / (rrf_k + rank))`` over the lists it appears in, and keeps the best ``k``.
+``sum(weight / (rrf_k + rank))`` over the lists it appears in, and keeps the best ``k``.
+With ``fusion = "adaptive"`` (the default) the dense list's weight says whether its best
+match beats chance (:mod:`retrieval.fusion`); with ``"rrf"`` both weigh 1.
 ``Hit.score`` is the mode's own score (cosine, BM25 or RRF); the dense cosine and the BM25
 score travel in ``metadata`` under :data:`DENSE_SCORE_KEY` / ``LEXICAL_SCORE_KEY`` so
 relevance thresholds can use them whatever the mode.
@@ -24,6 +26,7 @@ import numpy.typing as npt
 
 from retrieval.errors import InvalidRequest
 from retrieval.filters import MetadataFilter
+from retrieval.fusion import PROFILE_SAMPLE, CollectionProfile, dense_weight, weighted_rrf
 from retrieval.lexical import LEXICAL_SCORE_KEY, Analyzer, LexicalIndexes, track_changes
 from retrieval.settings import RetrievalMode, Settings
 from retrieval.store import ChunkStore
@@ -73,19 +76,7 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[Hit]], rrf_k: int) -> lis
     Metadata of a chunk found by several lists is merged, so both the dense and the
     lexical score survive; its text is the first non-empty one (lexical hits carry none).
     """
-    scores: dict[str, float] = {}
-    merged: dict[str, Hit] = {}
-    for ranking in rankings:
-        for rank, hit in enumerate(ranking, start=1):
-            scores[hit.id] = scores.get(hit.id, 0.0) + 1.0 / (rrf_k + rank)
-            previous = merged.get(hit.id)
-            metadata = {**previous.metadata, **hit.metadata} if previous else dict(hit.metadata)
-            text = previous.text if previous and previous.text else hit.text
-            merged[hit.id] = Hit(id=hit.id, text=text, score=0.0, metadata=metadata)
-    order = sorted(scores, key=lambda i: (-scores[i], i))
-    return [
-        Hit(id=i, text=merged[i].text, score=scores[i], metadata=merged[i].metadata) for i in order
-    ]
+    return weighted_rrf([(ranking, 1.0) for ranking in rankings], rrf_k)
 
 
 def mmr_rerank(
@@ -156,6 +147,8 @@ class Searcher:
         self._store = store
         self._embedder = embedder
         self.lexical = lexical or lexical_indexes_for(settings, store)
+        self._profiles: dict[str, CollectionProfile] = {}
+        self._profiles_guard = threading.Lock()
 
     @property
     def embedder(self) -> Embedder:
@@ -196,11 +189,17 @@ class Searcher:
             if mode == "dense":
                 hits = dense = await self._dense(name, query, pool, where)
             else:
-                dense, lexical = await asyncio.gather(
-                    self._dense(name, query, pool, where),
+                (vector, dense), lexical, profile = await asyncio.gather(
+                    self._dense_with_vector(name, query, pool, where),
                     self._lexical(name, query, pool, where),
+                    self._profile_for(name),
                 )
-                hits = reciprocal_rank_fusion([dense, lexical], self._settings.retrieval.rrf_k)
+                dense_share = 1.0
+                if dense and profile is not None:
+                    dense_share = dense_weight(profile.chance_ratio(vector, dense[0].score))
+                hits = weighted_rrf(
+                    [(dense, dense_share), (lexical, 1.0)], self._settings.retrieval.rrf_k
+                )
         # lexical hits carry no text: load it for the hits kept (all candidates for MMR)
         kept = hits if request.mmr else hits[:k]
         have = {hit.id for hit in dense}
@@ -209,8 +208,23 @@ class Searcher:
             return await asyncio.to_thread(mmr_rerank, hits, k, self.lexical.analyzer)
         return hits
 
-    async def _dense(self, name: str, query: str, n: int, where: MetadataFilter) -> list[Hit]:
+    async def _dense_with_vector(
+        self, name: str, query: str, n: int, where: MetadataFilter
+    ) -> tuple[list[float], list[Hit]]:
+        """The query's vector (for the adaptive weight) and its dense hits."""
         vector = await self._embedder.embed_query(query)
+        return vector, await self._dense(name, query, n, where, vector)
+
+    async def _dense(
+        self,
+        name: str,
+        query: str,
+        n: int,
+        where: MetadataFilter,
+        vector: list[float] | None = None,
+    ) -> list[Hit]:
+        if vector is None:
+            vector = await self._embedder.embed_query(query)
         hits = await asyncio.to_thread(self._dense_sync, name, vector, n, where)
         return [
             Hit(
@@ -221,6 +235,26 @@ class Searcher:
             )
             for hit in hits
         ]
+
+    async def _profile_for(self, name: str) -> CollectionProfile | None:
+        """The collection's profile for the adaptive weight (None: weigh dense fully)."""
+        if self._settings.retrieval.fusion != "adaptive":
+            return None
+        return await asyncio.to_thread(self._profile, name)
+
+    def _profile(self, name: str) -> CollectionProfile | None:
+        """A sample of ``name``'s vectors, cached until its chunk count moves by 10%."""
+        count = self._store.chunk_count(name)
+        with self._profiles_guard:
+            cached = self._profiles.get(name)
+        if cached is not None and abs(cached.count - count) <= count // 10:
+            return cached
+        vectors = self._store.sample_embeddings(name, PROFILE_SAMPLE)
+        profile = CollectionProfile.of(vectors, count) if vectors else None
+        if profile is not None:
+            with self._profiles_guard:
+                self._profiles[name] = profile
+        return profile
 
     def _dense_sync(
         self, name: str, vector: list[float], n: int, where: MetadataFilter

@@ -290,6 +290,7 @@ class IngestSettings(_Section):
 
 
 RetrievalMode = Literal["dense", "lexical", "hybrid"]
+FusionMethod = Literal["adaptive", "rrf"]
 
 
 class RetrievalSettings(_Section):
@@ -299,7 +300,7 @@ class RetrievalSettings(_Section):
         env_prefix="DOCENT_RETRIEVAL_", env_file=".env", extra="ignore", populate_by_name=True
     )
 
-    mode: RetrievalMode = Field(default="hybrid", description="dense, lexical or hybrid (RRF).")
+    mode: RetrievalMode = Field(default="hybrid", description="dense, lexical or hybrid (fused).")
     k: int = Field(default=5, ge=1, le=100, description="Chunks handed to the answer.")
     min_score: float = Field(
         default=0.0,
@@ -307,6 +308,11 @@ class RetrievalSettings(_Section):
         "chunk passes, the answer is 'not found' without calling the chat model.",
     )
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal rank fusion constant.")
+    fusion: FusionMethod = Field(
+        default="adaptive",
+        description="Hybrid fusion: 'adaptive' weighs the dense ranking by whether its best "
+        "match beats chance (see retrieval/fusion.py); 'rrf' weighs both rankings equally.",
+    )
 
 
 class AnswerSettings(_Section):

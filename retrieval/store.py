@@ -972,6 +972,27 @@ class ChunkStore:
             return None
         return chunk_ids(record.doc_id, record.version, record.chunk_count)
 
+    def sample_embeddings(self, name: str, n: int, pages: int = 8) -> list[list[float]]:
+        """About ``n`` stored vectors, read in ``pages`` pages spread over the collection.
+
+        Cheap at any size (reads by offset, no id scan); for statistics, not for search.
+        """
+        chunks = self._chunks(name)
+        with _chroma_errors(self.where):
+            total = int(chunks.count())
+        if total == 0:
+            return []
+        per_page = max(1, min(n, total) // pages)
+        offsets = sorted({(total * i) // pages for i in range(pages)})
+        vectors: list[list[float]] = []
+        for offset in offsets:
+            with _chroma_errors(self.where):
+                got = chunks.get(include=["embeddings"], limit=per_page, offset=offset)
+            embeddings = got["embeddings"]
+            if embeddings is not None:
+                vectors.extend([float(x) for x in e] for e in embeddings)
+        return vectors
+
     def get_with_embeddings(self, name: str, ids: Sequence[str]) -> list[tuple[Chunk, list[float]]]:
         """The chunks with these ids that exist, each with its vector (lookups by id)."""
         if not ids:

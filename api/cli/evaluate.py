@@ -1,4 +1,4 @@
-"""``docent eval retrieval``: score retrieval on a BEIR data set."""
+"""``docent eval``: score retrieval on a BEIR data set, convert SQuAD-format data to one."""
 
 from __future__ import annotations
 
@@ -71,3 +71,23 @@ def eval_retrieval_command(
     data = limit(load_beir(corpus, queries, qrels), queries=limit_queries, corpus=limit_corpus)
     report = asyncio.run(evaluate(data, modes, collection, k))
     typer.echo(json.dumps(report.metrics()) if as_json else report.table())
+
+
+@eval_app.command("convert-squad")
+@reports_docent_errors
+def convert_squad_command(
+    source: Annotated[Path, typer.Argument(help="SQuAD-format JSON (e.g. xquad.zh.dev.json).")],
+    out_dir: Annotated[Path, typer.Argument(help="Folder for the BEIR files (created).")],
+) -> None:
+    """Convert SQuAD-format data to BEIR: paragraphs are documents, questions queries.
+
+    Writes OUT_DIR/corpus.jsonl, OUT_DIR/queries.jsonl and OUT_DIR/qrels/test.tsv, for
+    `docent eval retrieval --corpus ... --queries ... --qrels ...`.
+    """
+    from ingest.eval_squad import convert_squad
+
+    data, files = convert_squad(source, out_dir)
+    typer.echo(
+        f"{len(data.paragraphs)} paragraphs, {len(data.questions)} questions -> "
+        + ", ".join(str(path) for path in files.values())
+    )
