@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import threading
+import time
 import weakref
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -63,6 +64,10 @@ class SearchRequest:
     mode: RetrievalMode | None = None
     filters: Mapping[str, Any] | None = None
     mmr: bool = False
+
+
+PROFILE_RECHECK_SECONDS = 30.0
+"""How often a collection's chunk count is compared with its cached fusion profile's."""
 
 
 def candidate_count(k: int) -> int:
@@ -147,7 +152,8 @@ class Searcher:
         self._store = store
         self._embedder = embedder
         self.lexical = lexical or lexical_indexes_for(settings, store)
-        self._profiles: dict[str, CollectionProfile] = {}
+        self._profiles: dict[str, tuple[CollectionProfile, float]] = {}
+        """Per collection: its profile and when its chunk count was last compared."""
         self._profiles_guard = threading.Lock()
 
     @property
@@ -243,17 +249,26 @@ class Searcher:
         return await asyncio.to_thread(self._profile, name)
 
     def _profile(self, name: str) -> CollectionProfile | None:
-        """A sample of ``name``'s vectors, cached until its chunk count moves by 10%."""
-        count = self._store.chunk_count(name)
+        """A sample of ``name``'s vectors, cached until its chunk count moves by 10%.
+
+        The count is compared at most every :data:`PROFILE_RECHECK_SECONDS` (counting
+        costs in proportion to the collection: a search must not pay it every time).
+        """
+        now = time.monotonic()
         with self._profiles_guard:
             cached = self._profiles.get(name)
-        if cached is not None and abs(cached.count - count) <= count // 10:
-            return cached
+        if cached is not None and now - cached[1] < PROFILE_RECHECK_SECONDS:
+            return cached[0]
+        count = self._store.chunk_count(name)
+        if cached is not None and abs(cached[0].count - count) <= count // 10:
+            with self._profiles_guard:
+                self._profiles[name] = (cached[0], now)
+            return cached[0]
         vectors = self._store.sample_embeddings(name, PROFILE_SAMPLE)
         profile = CollectionProfile.of(vectors, count) if vectors else None
         if profile is not None:
             with self._profiles_guard:
-                self._profiles[name] = profile
+                self._profiles[name] = (profile, now)
         return profile
 
     def _dense_sync(

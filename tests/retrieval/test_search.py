@@ -281,3 +281,21 @@ async def test_an_embedded_writer_leaves_the_persisted_lexical_index_current(tmp
     assert indexes.builds == 0
     assert indexes.reconciles == 0
     assert fetched == []  # the writer's own log entries were known as applied: nothing replayed
+
+
+async def test_hybrid_counts_the_collection_at_most_once_per_recheck_window(searcher, monkeypatch):
+    """The fusion profile's freshness check counts chunks, which grows with the collection."""
+    counted: list[str] = []
+    count = searcher._store.chunk_count
+
+    def counting(name: str) -> int:
+        counted.append(name)
+        return count(name)
+
+    monkeypatch.setattr(searcher._store, "chunk_count", counting)
+    for _ in range(3):
+        await searcher.search(SearchRequest("filter cartridge", "docs", k=3, mode="hybrid"))
+    assert counted == ["docs"]
+    monkeypatch.setattr("retrieval.search.PROFILE_RECHECK_SECONDS", 0.0)
+    await searcher.search(SearchRequest("filter cartridge", "docs", k=3, mode="hybrid"))
+    assert counted == ["docs", "docs"]
