@@ -2,41 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import ollama
 import pytest
 
 from standin.models.synthetic import HashEmbedder
-from tests.conftest import start_standin, stop
 
 MODEL = "synthetic-hash-embed"
 
 
-@pytest.fixture(scope="module")
-def client() -> Iterator[ollama.Client]:
-    process, host = start_standin()  # always the stand-in: a real Ollama has no such model
-    try:
-        yield ollama.Client(host=host)
-    finally:
-        stop(process)
-
-
-def test_listed_and_shown_as_a_synthetic_embedding_model(client: ollama.Client) -> None:
-    names = [m.model for m in client.list().models]
+def test_listed_and_shown_as_a_synthetic_embedding_model(own_standin: ollama.Client) -> None:
+    names = [m.model for m in own_standin.list().models]
     assert f"{MODEL}:latest" in names
-    shown = client.show(MODEL)
+    shown = own_standin.show(MODEL)
     assert shown.capabilities == ["embedding"]
     assert shown.modelinfo is not None
     assert shown.modelinfo["bert.embedding_length"] == 384
     assert "SYNTHETIC" in shown.modelinfo["general.description"]
 
 
-def test_vectors_are_deterministic_unit_vectors_of_shared_words(client: ollama.Client) -> None:
+def test_vectors_are_deterministic_unit_vectors_of_shared_words(own_standin: ollama.Client) -> None:
     texts = ["red apples and pears", "pears and red apples", "the warranty of the motor"]
-    first = np.asarray(client.embed(MODEL, input=texts).embeddings)
-    again = np.asarray(client.embed(MODEL, input=texts).embeddings)
+    first = np.asarray(own_standin.embed(MODEL, input=texts).embeddings)
+    again = np.asarray(own_standin.embed(MODEL, input=texts).embeddings)
     assert first.shape == (3, 384)
     np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-5)
     np.testing.assert_array_equal(first, again)

@@ -3,40 +3,28 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import ollama
-import pytest
 
 from standin.models.chat import Sampling
 from standin.models.echo import REPLY, EchoChat, word_tokens
-from tests.conftest import start_standin, stop
 
 MODEL = "synthetic-echo-chat"
 
 
-@pytest.fixture(scope="module")
-def client() -> Iterator[ollama.Client]:
-    process, host = start_standin()  # always the stand-in: a real Ollama has no such model
-    try:
-        yield ollama.Client(host=host)
-    finally:
-        stop(process)
-
-
-def test_listed_and_shown_as_a_synthetic_chat_model(client: ollama.Client) -> None:
-    names = [m.model for m in client.list().models]
+def test_listed_and_shown_as_a_synthetic_chat_model(own_standin: ollama.Client) -> None:
+    names = [m.model for m in own_standin.list().models]
     assert f"{MODEL}:latest" in names
-    shown = client.show(MODEL)
+    shown = own_standin.show(MODEL)
     assert shown.capabilities == ["completion", "tools"]
     assert shown.modelinfo is not None
     assert shown.modelinfo["llama.context_length"] == 8192
     assert "SYNTHETIC" in shown.modelinfo["general.description"]
 
 
-def test_chat_streams_the_fixed_reply_piece_by_piece(client: ollama.Client) -> None:
+def test_chat_streams_the_fixed_reply_piece_by_piece(own_standin: ollama.Client) -> None:
     messages = [{"role": "user", "content": "What does the warranty cover?"}]
-    parts = list(client.chat(MODEL, messages=messages, stream=True))
+    parts = list(own_standin.chat(MODEL, messages=messages, stream=True))
     pieces = [p.message.content for p in parts if not p.done]
     assert pieces == list(REPLY)
     final = parts[-1]
@@ -47,8 +35,8 @@ def test_chat_streams_the_fixed_reply_piece_by_piece(client: ollama.Client) -> N
     assert final.prompt_eval_count == len(word_tokens(prompt))
 
 
-def test_num_predict_cuts_the_reply_and_generate_works_too(client: ollama.Client) -> None:
-    answer = client.generate(MODEL, prompt="hello there", options={"num_predict": 3})
+def test_num_predict_cuts_the_reply_and_generate_works_too(own_standin: ollama.Client) -> None:
+    answer = own_standin.generate(MODEL, prompt="hello there", options={"num_predict": 3})
     assert answer.response == "".join(REPLY[:3])
     assert answer.done_reason == "length"
 
