@@ -4,31 +4,18 @@ dense noise halve it, and on English the dense ranking keeps its say."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from retrieval.embedder import OllamaEmbedder
 from retrieval.search import Searcher, SearchRequest
 from retrieval.settings import FusionMethod, RetrievalMode, Settings
 from retrieval.store import ChunkStore
-from tests.datasets import dataset
-from tests.stores import Doc, fill_store
+from tests.datasets import xquad
+from tests.stores import fill_store
 
 QUESTIONS = 60
 """Questions asked per language (every second question of the first articles)."""
 K = 3
-
-
-def load(language: str) -> tuple[list[Doc], list[tuple[str, str]]]:
-    data = json.loads(dataset("xquad", f"xquad.{language}.dev.json").read_text("utf-8"))
-    docs: list[Doc] = []
-    questions: list[tuple[str, str]] = []
-    for a, article in enumerate(data["data"]):
-        for p, paragraph in enumerate(article["paragraphs"]):
-            docs.append(Doc(f"a{a}p{p}", paragraph["context"]))
-            questions += [(qa["question"], f"a{a}p{p}") for qa in paragraph["qas"][:1]]
-    return docs, questions[:QUESTIONS]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +28,8 @@ async def collections(ollama_host, embed_model, tmp_path_factory):
     embedder = OllamaEmbedder(settings.ollama)
     questions = {}
     for language in ("en", "zh"):
-        docs, questions[language] = load(language)
+        docs, all_questions = xquad(language)
+        questions[language] = all_questions[:QUESTIONS]
         await fill_store(store, f"xquad-{language}", docs, embedder)
     yield settings, store, embedder, questions
     await embedder.aclose()

@@ -4,37 +4,19 @@ in English, Chinese and Arabic: the gold paragraph ranks in the top k for most q
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from retrieval.embedder import OllamaEmbedder
 from retrieval.search import Searcher, SearchRequest
 from retrieval.settings import RetrievalMode, Settings
 from retrieval.store import ChunkStore
-from tests.datasets import DATASETS
-from tests.retrieval.fixtures_retrieval import Doc, fill_store
+from tests.datasets import xquad
+from tests.retrieval.fixtures_retrieval import fill_store
 
-XQUAD = DATASETS / "xquad"
 ARTICLES = 2
 """Articles used per language (about ten paragraphs, a few dozen questions)."""
 QUESTIONS_PER_PARAGRAPH = 2
 K = 5
-
-
-def load_xquad(language: str) -> tuple[list[Doc], list[tuple[str, str]]]:
-    """Paragraphs as docs (source = paragraph id) and (question, gold source) pairs."""
-    data = json.loads((XQUAD / f"xquad.{language}.dev.json").read_text(encoding="utf-8"))
-    docs: list[Doc] = []
-    questions: list[tuple[str, str]] = []
-    for a, article in enumerate(data["data"][:ARTICLES]):
-        for p, paragraph in enumerate(article["paragraphs"]):
-            source = f"a{a}p{p}"
-            docs.append(Doc(source, paragraph["context"]))
-            questions += [
-                (qa["question"], source) for qa in paragraph["qas"][:QUESTIONS_PER_PARAGRAPH]
-            ]
-    return docs, questions
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +29,9 @@ async def xquad_searcher(ollama_host, embed_model, tmp_path_factory):
     embedder = OllamaEmbedder(settings.ollama)
     questions = {}
     for language in ("en", "zh", "ar"):
-        docs, questions[language] = load_xquad(language)
+        docs, questions[language] = xquad(
+            language, articles=ARTICLES, per_paragraph=QUESTIONS_PER_PARAGRAPH
+        )
         await fill_store(store, f"xquad-{language}", docs, embedder)
     yield Searcher(settings, store, embedder), questions
     await embedder.aclose()
