@@ -246,19 +246,21 @@ class Searcher:
         """The collection's profile for the adaptive weight (None: weigh dense fully)."""
         if self._settings.retrieval.fusion != "adaptive":
             return None
-        return await asyncio.to_thread(self._profile, name)
+        with self._profiles_guard:
+            cached = self._profiles.get(name)
+        if cached is not None and time.monotonic() - cached[1] < PROFILE_RECHECK_SECONDS:
+            return cached[0]  # the usual case: no thread hop, no Chroma call
+        return await asyncio.to_thread(self._profile, name, cached)
 
-    def _profile(self, name: str) -> CollectionProfile | None:
-        """A sample of ``name``'s vectors, cached until its chunk count moves by 10%.
+    def _profile(
+        self, name: str, cached: tuple[CollectionProfile, float] | None
+    ) -> CollectionProfile | None:
+        """A sample of ``name``'s vectors, kept (``cached``) until its chunk count moves by 10%.
 
-        The count is compared at most every :data:`PROFILE_RECHECK_SECONDS` (counting
+        Called at most every :data:`PROFILE_RECHECK_SECONDS` per collection (counting
         costs in proportion to the collection: a search must not pay it every time).
         """
         now = time.monotonic()
-        with self._profiles_guard:
-            cached = self._profiles.get(name)
-        if cached is not None and now - cached[1] < PROFILE_RECHECK_SECONDS:
-            return cached[0]
         count = self._store.chunk_count(name)
         if cached is not None and abs(cached[0].count - count) <= count // 10:
             with self._profiles_guard:
