@@ -103,8 +103,13 @@ def ndcg(dump: Dump, rank: Callable[[int], Ranked], aggregate=best_chunk) -> flo
     return score(dump.qrels, run)["ndcg@10"]
 
 
-def adaptive(dump: Dump, i: int, dense: Ranked) -> float:
-    return dense_weight(dump.profile.chance_ratio(dump.query_vectors[i].tolist(), dense[0][1]))
+def adaptive(dump: Dump, i: int, dense: Ranked, lexical: Ranked, agreement: bool = True) -> float:
+    """The service's dense weight; ``agreement=False``: its best-match part alone (before)."""
+    cosines = dump.profile.cosines(dump.query_vectors[i].tolist())
+    if cosines is None:
+        return 1.0
+    agreement_z = cosines.z(float(dump.cosines[i, lexical[0][0]])) if lexical else None
+    return dense_weight(cosines.chance_ratio(dense[0][1]), agreement_z if agreement else None)
 
 
 def rocchio(dump: Dump, i: int, feedback: Ranked, beta: float, n: int) -> Ranked:
@@ -118,11 +123,16 @@ def rocchio(dump: Dump, i: int, feedback: Ranked, beta: float, n: int) -> Ranked
 def report(dump: Dump) -> dict[str, float]:
     dense = [dump.dense(i) for i in range(len(dump.query_ids))]
     lexical = [dump.lexical(i) for i in range(len(dump.query_ids))]
-    weights = [adaptive(dump, i, dense[i]) for i in range(len(dense))]
+    weights = [adaptive(dump, i, dense[i], lexical[i]) for i in range(len(dense))]
+    before = [adaptive(dump, i, dense[i], lexical[i], False) for i in range(len(dense))]
     figures = {
         "dense": ndcg(dump, lambda i: dense[i]),
         "lexical": ndcg(dump, lambda i: lexical[i]),
         "rrf": ndcg(dump, lambda i: fused(dense[i], lexical[i], 1.0)),
+        "adaptive, best match only (before)": ndcg(
+            dump, lambda i: fused(dense[i], lexical[i], before[i])
+        ),
+        "adaptive-mean-weight (before)": float(np.mean(before)),
         "adaptive": ndcg(dump, lambda i: fused(dense[i], lexical[i], weights[i])),
         "adaptive-mean-weight": float(np.mean(weights)),
     }
