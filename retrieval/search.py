@@ -262,17 +262,21 @@ class Searcher:
         """The dense ranking's weight in hybrid fusion (:func:`retrieval.fusion.dense_weight`).
 
         BM25's top hit's vector is read from Chroma (by id) only when the dense list does
-        not carry its cosine and that cosine could still count.
+        not carry its cosine, that cosine could still count, and the weight is not full
+        without it.
         """
         cosines = profile.cosines(vector)
         if cosines is None:
+            return 1.0
+        ratio = cosines.chance_ratio(dense[0].score)
+        if dense_weight(ratio) == 1.0:
             return 1.0
         top_cosine = lexical_top_cosine(cosines, dense, lexical)
         if top_cosine == LOOK_UP:
             rows = await asyncio.to_thread(self._store.get_with_embeddings, name, [lexical[0].id])
             top_cosine = cosine(vector, rows[0][1]) if rows else None
         agreement_z = None if top_cosine is None else cosines.z(float(top_cosine))
-        return dense_weight(cosines.chance_ratio(dense[0].score), agreement_z)
+        return dense_weight(ratio, agreement_z)
 
     async def _profile_for(self, name: str) -> CollectionProfile | None:
         """The collection's profile for the adaptive weight (None: weigh dense fully)."""

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from retrieval import fusion
 from retrieval import search as search_module
 from retrieval.filters import MetadataFilter
 from retrieval.fusion import LOOK_UP, cosine
@@ -116,8 +117,9 @@ async def test_hybrid_weighs_dense_by_its_best_match_and_bm25s_top_hit(searcher,
     )
     hits = await searcher.search(SearchRequest(QUERY, "docs", k=5, mode="hybrid"))
     assert hits
-    ((ratio, agreement_z),) = calls
+    ratio, agreement_z = calls[-1]  # (the first call, with the ratio alone, was not full)
     expected_ratio, expected_z = _expected(searcher)
+    assert search_module.dense_weight(expected_ratio) < 1.0
     assert ratio == pytest.approx(expected_ratio, abs=1e-4)
     assert agreement_z == pytest.approx(expected_z, abs=1e-4)
     (top_id, _), *_ = searcher.lexical.search("docs", QUERY, 5, MetadataFilter.parse(None))
@@ -141,7 +143,7 @@ async def test_bm25s_top_hit_missing_from_dense_is_looked_up_by_id(searcher, mon
     await searcher.search(SearchRequest(QUERY, "docs", k=5, mode="hybrid"))
     (top_id, _), *_ = searcher.lexical.search("docs", QUERY, 5, MetadataFilter.parse(None))
     assert looked_up == [("docs", [top_id])]
-    ((_, agreement_z),) = calls
+    _, agreement_z = calls[-1]
     assert agreement_z == pytest.approx(_expected(searcher)[1], abs=1e-4)
 
 
@@ -163,4 +165,14 @@ async def test_plain_rrf_asks_for_no_weight_and_no_vector(searcher, monkeypatch)
     hits = await rrf.search(SearchRequest(QUERY, "docs", k=5, mode="hybrid"))
     assert hits
     assert calls == []
+    assert looked_up == []
+
+
+async def test_no_lookup_when_the_best_match_alone_earns_full_weight(searcher, monkeypatch):
+    monkeypatch.setattr(fusion, "CHANCE", -10.0)  # any best match now beats "chance"
+    monkeypatch.setattr(search_module, "lexical_top_cosine", lambda *_: LOOK_UP)
+    calls, looked_up = _spy(searcher, monkeypatch)
+    await searcher.search(SearchRequest(QUERY, "docs", k=5, mode="hybrid"))
+    assert len(calls) == 1
+    assert len(calls[0]) == 1  # the ratio alone
     assert looked_up == []
