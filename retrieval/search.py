@@ -3,7 +3,8 @@
 Hybrid takes the dense top-N and the lexical top-N (N = max(4k, 20)), scores each chunk
 ``sum(weight / (rrf_k + rank))`` over the lists it appears in, and keeps the best ``k``.
 With ``fusion = "adaptive"`` (the default) the dense list's weight says whether its best
-match beats chance (:mod:`retrieval.fusion`); with ``"rrf"`` both weigh 1.
+match beats chance and whether it agrees with BM25's best (:mod:`retrieval.fusion`); with
+``"rrf"`` both weigh 1.
 ``Hit.score`` is the mode's own score (cosine, BM25 or RRF); the dense cosine and the BM25
 score travel in ``metadata`` under :data:`DENSE_SCORE_KEY` / ``LEXICAL_SCORE_KEY`` so
 relevance thresholds can use them whatever the mode.
@@ -27,7 +28,15 @@ import numpy.typing as npt
 
 from retrieval.errors import InvalidRequest
 from retrieval.filters import MetadataFilter
-from retrieval.fusion import PROFILE_SAMPLE, CollectionProfile, dense_weight, weighted_rrf
+from retrieval.fusion import (
+    LOOK_UP,
+    PROFILE_SAMPLE,
+    CollectionProfile,
+    cosine,
+    dense_weight,
+    lexical_top_cosine,
+    weighted_rrf,
+)
 from retrieval.lexical import LEXICAL_SCORE_KEY, Analyzer, LexicalIndexes, track_changes
 from retrieval.settings import RetrievalMode, Settings
 from retrieval.store import ChunkStore
@@ -202,7 +211,7 @@ class Searcher:
                 )
                 dense_share = 1.0
                 if dense and profile is not None:
-                    dense_share = dense_weight(profile.chance_ratio(vector, dense[0].score))
+                    dense_share = await self._dense_share(name, profile, vector, dense, lexical)
                 hits = weighted_rrf(
                     [(dense, dense_share), (lexical, 1.0)], self._settings.retrieval.rrf_k
                 )
@@ -241,6 +250,33 @@ class Searcher:
             )
             for hit in hits
         ]
+
+    async def _dense_share(
+        self,
+        name: str,
+        profile: CollectionProfile,
+        vector: list[float],
+        dense: Sequence[Hit],
+        lexical: Sequence[Hit],
+    ) -> float:
+        """The dense ranking's weight in hybrid fusion (:func:`retrieval.fusion.dense_weight`).
+
+        BM25's top hit's vector is read from Chroma (by id) only when the dense list does
+        not carry its cosine, that cosine could still count, and the weight is not full
+        without it.
+        """
+        cosines = profile.cosines(vector)
+        if cosines is None:
+            return 1.0
+        ratio = cosines.chance_ratio(dense[0].score)
+        if dense_weight(ratio) == 1.0:
+            return 1.0
+        top_cosine = lexical_top_cosine(cosines, dense, lexical)
+        if top_cosine == LOOK_UP:
+            rows = await asyncio.to_thread(self._store.get_with_embeddings, name, [lexical[0].id])
+            top_cosine = cosine(vector, rows[0][1]) if rows else None
+        agreement_z = None if top_cosine is None else cosines.z(float(top_cosine))
+        return dense_weight(ratio, agreement_z)
 
     async def _profile_for(self, name: str) -> CollectionProfile | None:
         """The collection's profile for the adaptive weight (None: weigh dense fully)."""

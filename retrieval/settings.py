@@ -311,7 +311,8 @@ class RetrievalSettings(_Section):
     fusion: FusionMethod = Field(
         default="adaptive",
         description="Hybrid fusion: 'adaptive' weighs the dense ranking by whether its best "
-        "match beats chance (see retrieval/fusion.py); 'rrf' weighs both rankings equally.",
+        "match beats chance and whether it agrees with BM25's top hit (see "
+        "retrieval/fusion.py); 'rrf' weighs both rankings equally.",
     )
 
 

@@ -3,8 +3,9 @@
 Usage: python scripts/eval_levers.py DUMP.npz [DUMP.npz ...]
 
 Per dump it prints nDCG@10 of dense, lexical, RRF, the adaptive fusion
-(:mod:`retrieval.fusion`, the service's code), fixed dense weights, chunk-to-document
-aggregations and Rocchio feedback for dense, all computed in numpy from the vectors and
+(:mod:`retrieval.fusion`, the service's code; and its best-match part alone, the rule
+before), fixed dense weights, chunk-to-document aggregations, fusion per document, Rocchio
+feedback for dense and an oracle weight per query, all computed in numpy from the vectors and
 BM25 rankings the service has (dense is exact cosine over every chunk; Chroma's HNSW is
 approximate but agrees at these sizes).
 """
@@ -87,6 +88,42 @@ def sum_top(n: int) -> Callable[[Ranked, npt.NDArray[np.str_]], dict[str, float]
     return aggregate
 
 
+def per_document(
+    dump: Dump, i: int, dense: Ranked, lexical: Ranked, weight: float, mix: float = 0.0
+) -> Ranked:
+    """Fusion per document: each list ranks documents, then weighted RRF over documents.
+
+    Dense ranks a document by its best cosine plus ``mix`` x the mean of its chunks' in
+    the list, BM25 by its best chunk; each document is returned as its first chunk found.
+    """
+    chunks: dict[str, list[tuple[int, float]]] = {}
+    for chunk, value in dense:
+        chunks.setdefault(str(dump.chunk_docs[chunk]), []).append((chunk, value))
+    score = {
+        d: max(v for _, v in c) + mix * float(np.mean([v for _, v in c])) for d, c in chunks.items()
+    }
+    dense_docs = [(chunks[d][0][0], score[d]) for d in sorted(score, key=lambda d: -score[d])]
+    lexical_docs: list[tuple[int, float]] = []
+    seen: set[str] = set()
+    for chunk, value in lexical:
+        doc = str(dump.chunk_docs[chunk])
+        if doc not in seen:  # one id per document in both lists, so that their shares add up
+            seen.add(doc)
+            lexical_docs.append((chunks[doc][0][0] if doc in chunks else chunk, value))
+    return fused(dense_docs, lexical_docs, weight)
+
+
+def oracle(dump: Dump, rankings: list[Callable[[int], Ranked]]) -> float:
+    """nDCG@10 when each query takes the best of ``rankings`` (knowing its answers)."""
+    total = 0.0
+    for i, q in enumerate(dump.query_ids):
+        judged = {q: dump.qrels[q]}
+        total += max(
+            score(judged, {q: best_chunk(rank(i), dump.chunk_docs)})["ndcg@10"] for rank in rankings
+        )
+    return total / len(dump.query_ids)
+
+
 def fused(dense: Ranked, lexical: Ranked, weight: float) -> Ranked:
     hits = weighted_rrf(
         [
@@ -103,8 +140,13 @@ def ndcg(dump: Dump, rank: Callable[[int], Ranked], aggregate=best_chunk) -> flo
     return score(dump.qrels, run)["ndcg@10"]
 
 
-def adaptive(dump: Dump, i: int, dense: Ranked) -> float:
-    return dense_weight(dump.profile.chance_ratio(dump.query_vectors[i].tolist(), dense[0][1]))
+def adaptive(dump: Dump, i: int, dense: Ranked, lexical: Ranked, agreement: bool = True) -> float:
+    """The service's dense weight; ``agreement=False``: its best-match part alone."""
+    cosines = dump.profile.cosines(dump.query_vectors[i].tolist())
+    if cosines is None:
+        return 1.0
+    agreement_z = cosines.z(float(dump.cosines[i, lexical[0][0]])) if lexical else None
+    return dense_weight(cosines.chance_ratio(dense[0][1]), agreement_z if agreement else None)
 
 
 def rocchio(dump: Dump, i: int, feedback: Ranked, beta: float, n: int) -> Ranked:
@@ -118,11 +160,16 @@ def rocchio(dump: Dump, i: int, feedback: Ranked, beta: float, n: int) -> Ranked
 def report(dump: Dump) -> dict[str, float]:
     dense = [dump.dense(i) for i in range(len(dump.query_ids))]
     lexical = [dump.lexical(i) for i in range(len(dump.query_ids))]
-    weights = [adaptive(dump, i, dense[i]) for i in range(len(dense))]
+    weights = [adaptive(dump, i, dense[i], lexical[i]) for i in range(len(dense))]
+    before = [adaptive(dump, i, dense[i], lexical[i], False) for i in range(len(dense))]
     figures = {
         "dense": ndcg(dump, lambda i: dense[i]),
         "lexical": ndcg(dump, lambda i: lexical[i]),
         "rrf": ndcg(dump, lambda i: fused(dense[i], lexical[i], 1.0)),
+        "adaptive, its best-match part alone": ndcg(
+            dump, lambda i: fused(dense[i], lexical[i], before[i])
+        ),
+        "adaptive-mean-weight, best-match part alone": float(np.mean(before)),
         "adaptive": ndcg(dump, lambda i: fused(dense[i], lexical[i], weights[i])),
         "adaptive-mean-weight": float(np.mean(weights)),
     }
@@ -141,6 +188,16 @@ def report(dump: Dump) -> dict[str, float]:
                 weights[i],
             ),
         )
+    for mix in (0.0, 0.2):
+        figures[f"adaptive per document, dense doc = best + {mix} x mean"] = ndcg(
+            dump, lambda i, mix=mix: per_document(dump, i, dense[i], lexical[i], weights[i], mix)
+        )
+    figures["rrf per document"] = ndcg(
+        dump, lambda i: per_document(dump, i, dense[i], lexical[i], 1.0)
+    )
+    figures["oracle: best of dense weight 0, 0.5, 1 per query"] = oracle(
+        dump, [lambda i, w=w: fused(dense[i], lexical[i], w) for w in (0.0, 0.5, 1.0)]
+    )
     return figures
 
 
