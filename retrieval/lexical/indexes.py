@@ -1,9 +1,10 @@
 """The lexical index of every collection, kept current in proportion to each change.
 
 - **This process's writes** reach the index directly: it is a :class:`DerivedIndex`
-  subscribed to the store, told of each upsert and delete after it reached Chroma.
-  Changes are buffered in tantivy's writer and committed before the next search, or after
-  :data:`COMMIT_SECONDS` during a stream of writes.
+  subscribed to the store, told of each upsert and delete after it reached Chroma, and
+  committed before the store's write call returns: a write that returned is seen by every
+  later search. Searches never commit: they read the last committed searcher, so a search
+  never waits for a write, an analysis or a commit running beside it.
 - **Other processes' writes** (a CLI ingest, other API replicas on a Chroma server) reach it
   through the change log in Chroma (:mod:`retrieval.lexical.changelog`): at most every
   ``poll_seconds``, a search reads the entries after the index's position and applies
@@ -50,8 +51,9 @@ from retrieval.types import Chunk
 
 logger = logging.getLogger(__name__)
 
-COMMIT_SECONDS = 1.0
-"""During a stream of writes, commit at least this often (searches commit at once)."""
+OWN_ENTRIES_SECONDS = 1.0
+"""During a stream of writes, how often the log position is moved past this process's own
+entries (a read of the change log; the writes themselves are committed one by one)."""
 FETCH_BATCH = 1000
 MAX_SLOTS = 64
 PURGE_ATTEMPTS = 3
@@ -175,8 +177,8 @@ class LexicalIndexes:
         opened = self._opened(collection)
         if time.monotonic() - opened.polled_at >= self.poll_seconds:
             self._catch_up_in_background(collection, opened)
-        if opened.index.dirty:
-            self._commit(collection, opened)
+        # the committed searcher: every write that returned is in it, and a write, analysis
+        # or commit still running beside this search is not waited for
         return opened.index.search(query, k, where or MetadataFilter())
 
     def refresh(self, collection: str) -> None:
@@ -189,9 +191,10 @@ class LexicalIndexes:
 
     def chunks_written(self, collection: str, chunks: Sequence[Chunk]) -> None:
         opened = self._opened(collection)
+        documents = opened.index.documents(chunks)  # the analysis: before any lock
         with opened.writing:
-            opened.index.upsert(chunks)
-        self._commit_if_due(collection, opened)
+            opened.index.add_documents(documents)
+        self._commit_written(collection, opened)
         self._changed(collection)
 
     def chunks_deleted(self, collection: str, ids: Sequence[str]) -> None:
@@ -199,7 +202,7 @@ class LexicalIndexes:
         with opened.writing:
             opened.index.delete(ids)
             opened.deleted = True
-        self._commit_if_due(collection, opened)
+        self._commit_written(collection, opened)
         self._changed(collection)
 
     def collection_dropped(self, collection: str) -> None:
@@ -497,10 +500,14 @@ class LexicalIndexes:
 
     # -- committing and state ------------------------------------------------------------
 
-    def _commit_if_due(self, collection: str, opened: _Collection) -> None:
-        if time.monotonic() - opened.committed_at >= COMMIT_SECONDS:
+    def _commit_written(self, collection: str, opened: _Collection) -> None:
+        """Commit a write of this process before the store's call returns (read your writes).
+
+        tantivy's commit releases the GIL: only the writing thread waits for it.
+        """
+        if time.monotonic() - opened.polled_at >= OWN_ENTRIES_SECONDS:
             self._catch_up(collection, opened, wait=False)  # moves the position past own writes
-            self._commit(collection, opened)
+        self._commit(collection, opened)
 
     def _commit(self, collection: str, opened: _Collection) -> None:
         # read before the commit, so that the state never claims more than is durable
