@@ -186,8 +186,9 @@ class Searcher:
         where = MetadataFilter.parse(request.filters)
         pool = candidate_count(k) if (mode == "hybrid" or request.mmr) else k
         name = request.collection
+        texts = pool if request.mmr else k  # lexical hits loaded with their text
         if mode == "lexical":
-            hits = await self._lexical(name, query, pool, where, check=None)
+            hits = await self._lexical(name, query, pool, where, texts, check=None)
         else:
             model = self._embedder.model  # the collection's must be this one
             if mode == "dense":
@@ -199,7 +200,7 @@ class Searcher:
             else:
                 # the model check rides in the lexical half's thread hop
                 lexical, (vector, dense), profile = await _first_error_first(
-                    self._lexical(name, query, pool, where, check=model),
+                    self._lexical(name, query, pool, where, texts, check=model),
                     self._dense_with_vector(name, query, pool, where),
                     self._profile_for(name),
                 )
@@ -209,8 +210,11 @@ class Searcher:
                 hits = weighted_rrf(
                     [(dense, dense_share), (lexical, 1.0)], self._settings.retrieval.rrf_k
                 )
-        # every hit carries its text (lexical ones got theirs in their own thread hop)
         hits = hits if request.mmr else hits[:k]
+        loaded = {hit.id for hit in hits if hit.text}
+        if len(loaded) < len(hits):
+            # rare: a lexical hit ranked below those whose text was loaded
+            hits = await asyncio.to_thread(self._with_texts, name, hits, loaded)
         if request.mmr:  # O(k * candidates) term-vector cosines: CPU work, off the loop
             return await asyncio.to_thread(mmr_rerank, hits, k, self.lexical.analyzer)
         return hits
@@ -311,18 +315,26 @@ class Searcher:
         ]
 
     async def _lexical(
-        self, name: str, query: str, n: int, where: MetadataFilter, *, check: str | None
+        self,
+        name: str,
+        query: str,
+        n: int,
+        where: MetadataFilter,
+        texts: int,
+        *,
+        check: str | None,
     ) -> list[Hit]:
-        """The BM25 hits, with their texts: one thread hop for the index and Chroma."""
-        return await asyncio.to_thread(self._lexical_sync, name, query, n, where, check)
+        """The BM25 hits, the first ``texts`` with their text: one thread hop in all."""
+        return await asyncio.to_thread(self._lexical_sync, name, query, n, where, texts, check)
 
     def _lexical_sync(
-        self, name: str, query: str, n: int, where: MetadataFilter, check: str | None
+        self, name: str, query: str, n: int, where: MetadataFilter, texts: int, check: str | None
     ) -> list[Hit]:
-        """Check the collection (and ``check``, its embedding model), rank, load the texts.
+        """Check the collection (and ``check``, its embedding model), rank, load texts.
 
-        The index holds no text: the ranked chunks' texts and metadata come from Chroma by
-        id. A hit whose chunk is gone by now (deleted after the index answered) is dropped.
+        The index holds no text: the texts and metadata of the first ``texts`` hits (those a
+        search usually keeps) come from Chroma by id; a hit among them whose chunk is gone
+        by now (deleted after the index answered) is dropped. The others carry no text.
 
         Raises:
             CollectionNotFound: no such collection.
@@ -333,17 +345,33 @@ class Searcher:
         else:
             self._store.check_model(name, check)
         ranked = [(i, s) for i, s in self.lexical.search(name, query, n, where) if s > 0.0]
-        chunks = {c.id: c for c in self._store.get_chunks(name, [i for i, _ in ranked])}
-        return [
-            Hit(
-                id=i,
-                text=chunks[i].text,
-                score=score,
-                metadata={**chunks[i].metadata, LEXICAL_SCORE_KEY: score},
-            )
-            for i, score in ranked
-            if i in chunks
-        ]
+        first = {c.id: c for c in self._store.get_chunks(name, [i for i, _ in ranked[:texts]])}
+        hits: list[Hit] = []
+        for rank, (chunk_id, score) in enumerate(ranked):
+            chunk = first.get(chunk_id)
+            if chunk is not None:
+                metadata = {**chunk.metadata, LEXICAL_SCORE_KEY: score}
+                hits.append(Hit(id=chunk_id, text=chunk.text, score=score, metadata=metadata))
+            elif rank >= texts:
+                hits.append(Hit(chunk_id, "", score, {LEXICAL_SCORE_KEY: score}))
+        return hits
+
+    def _with_texts(self, name: str, hits: Sequence[Hit], loaded: set[str]) -> list[Hit]:
+        """``hits`` with text and metadata from Chroma for those not in ``loaded``.
+
+        A hit whose chunk is gone by now (deleted after the index answered) is dropped.
+        """
+        wanted = [hit.id for hit in hits if hit.id not in loaded]
+        chunks = {c.id: c for c in self._store.get_chunks(name, wanted)}
+        kept: list[Hit] = []
+        for hit in hits:
+            chunk = chunks.get(hit.id)
+            if hit.id in loaded:
+                kept.append(hit)
+            elif chunk is not None:
+                metadata = {**chunk.metadata, **hit.metadata}
+                kept.append(Hit(id=hit.id, text=chunk.text, score=hit.score, metadata=metadata))
+        return kept
 
 
 async def _first_error_first(*steps: Awaitable[Any]) -> list[Any]:
