@@ -12,8 +12,8 @@ what a writer costs everyone else, and what to bound when the process serves req
   ``target_seconds``, within ``[smallest, largest]``; and before each call the writer
   steps aside for ``pause_seconds``. Without the pause, the writing thread took the GIL
   back between two calls before the threads waiting for it ran: while 400 documents were
-  uploaded, Chroma's write calls held the GIL in 86% of the samples of a profile and a
-  search waited for call after call.
+  uploaded, Chroma's write calls held it in 86% of a profile's GIL samples, and a search
+  waited for call after call.
 """
 
 from __future__ import annotations
