@@ -93,7 +93,6 @@ class _Collection:
     position: int
     applied: dict[str, int] = field(default_factory=dict)
     polled_at: float = 0.0
-    committed_at: float = 0.0
     catching_up: threading.Lock = field(default_factory=threading.Lock)
     writing: threading.Lock = field(default_factory=threading.Lock)
     """Held while a change read from Chroma (or told by the store) reaches the index, so
@@ -547,7 +546,6 @@ class LexicalIndexes:
         # read before the commit, so that the state never claims more than is durable
         position, applied = opened.position, dict(opened.applied)
         opened.index.commit()
-        opened.committed_at = time.monotonic()
         self._save_state(opened, position, applied)
 
     def _save_state(
