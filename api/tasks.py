@@ -126,7 +126,8 @@ async def start_facade_answer(
         return await start_generation(limiter, answerer, metrics, request), True
     messages = conversation_messages(conversation)
     if task.search_query is None:
-        await asyncio.to_thread(services.store.get_collection, request.collection)
+        # the collection must exist (its id: no count of its chunks)
+        await asyncio.to_thread(services.store.collection_id, request.collection)
         return await start_direct_generation(services, messages, request.options), False
     grounded = replace(request, search_query=task.search_query)
     answer = await start_generation(limiter, answerer, metrics, grounded)

@@ -18,7 +18,7 @@ import threading
 import time
 import weakref
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -195,18 +195,22 @@ class Searcher:
         where = MetadataFilter.parse(request.filters)
         pool = candidate_count(k) if (mode == "hybrid" or request.mmr) else k
         name = request.collection
-        dense: list[Hit] = []
+        texts = pool if request.mmr else k  # lexical hits loaded with their text
         if mode == "lexical":
-            await asyncio.to_thread(self._store.get_collection, name)
-            hits = await self._lexical(name, query, pool, where)
+            hits = await self._lexical(name, query, pool, where, texts, check=None)
         else:
-            await asyncio.to_thread(self._store.check_model, name, self._embedder.model)
+            model = self._embedder.model  # the collection's must be this one
             if mode == "dense":
-                hits = dense = await self._dense(name, query, pool, where)
+                # the model check runs beside the query's embedding; its error comes first
+                _, hits = await _first_error_first(
+                    asyncio.to_thread(self._store.check_model, name, model),
+                    self._dense(name, query, pool, where),
+                )
             else:
-                (vector, dense), lexical, profile = await asyncio.gather(
+                # the model check rides in the lexical half's thread hop
+                lexical, (vector, dense), profile = await _first_error_first(
+                    self._lexical(name, query, pool, where, texts, check=model),
                     self._dense_with_vector(name, query, pool, where),
-                    self._lexical(name, query, pool, where),
                     self._profile_for(name),
                 )
                 dense_share = 1.0
@@ -215,10 +219,11 @@ class Searcher:
                 hits = weighted_rrf(
                     [(dense, dense_share), (lexical, 1.0)], self._settings.retrieval.rrf_k
                 )
-        # lexical hits carry no text: load it for the hits kept (all candidates for MMR)
-        kept = hits if request.mmr else hits[:k]
-        have = {hit.id for hit in dense}
-        hits = await asyncio.to_thread(self._with_texts, name, kept, have)
+        hits = hits if request.mmr else hits[:k]
+        loaded = {hit.id for hit in hits if hit.text}
+        if len(loaded) < len(hits):
+            # rare: a lexical hit ranked below those whose text was loaded
+            hits = await asyncio.to_thread(self._with_texts, name, hits, loaded)
         if request.mmr:  # O(k * candidates) term-vector cosines: CPU work, off the loop
             return await asyncio.to_thread(mmr_rerank, hits, k, self.lexical.analyzer)
         return hits
@@ -345,31 +350,77 @@ class Searcher:
             for i in order.tolist()
         ]
 
-    async def _lexical(self, name: str, query: str, n: int, where: MetadataFilter) -> list[Hit]:
-        """Ranked ids and BM25 scores only: texts are loaded later, for the hits kept."""
-        ranked = await asyncio.to_thread(self.lexical.search, name, query, n, where)
-        return [
-            Hit(id=i, text="", score=score, metadata={LEXICAL_SCORE_KEY: score})
-            for i, score in ranked
-            if score > 0.0
-        ]
+    async def _lexical(
+        self,
+        name: str,
+        query: str,
+        n: int,
+        where: MetadataFilter,
+        texts: int,
+        *,
+        check: str | None,
+    ) -> list[Hit]:
+        """The BM25 hits, the first ``texts`` with their text: one thread hop in all."""
+        return await asyncio.to_thread(self._lexical_sync, name, query, n, where, texts, check)
 
-    def _with_texts(self, name: str, hits: Sequence[Hit], have: set[str]) -> list[Hit]:
-        """``hits`` with text and metadata from Chroma for those not in ``have``.
+    def _lexical_sync(
+        self, name: str, query: str, n: int, where: MetadataFilter, texts: int, check: str | None
+    ) -> list[Hit]:
+        """Check the collection (and ``check``, its embedding model), rank, load texts.
+
+        The index holds no text: the texts and metadata of the first ``texts`` hits (those a
+        search usually keeps) come from Chroma by id; a hit among them whose chunk is gone
+        by now (deleted after the index answered) is dropped. The others carry no text.
+
+        Raises:
+            CollectionNotFound: no such collection.
+            EmbeddingModelMismatch: ``check`` did not build the collection.
+        """
+        if check is None:
+            self._store.collection_id(name)  # exists? (no count: that grows with the collection)
+        else:
+            self._store.check_model(name, check)
+        ranked = [(i, s) for i, s in self.lexical.search(name, query, n, where) if s > 0.0]
+        first = {c.id: c for c in self._store.get_chunks(name, [i for i, _ in ranked[:texts]])}
+        hits: list[Hit] = []
+        for rank, (chunk_id, score) in enumerate(ranked):
+            chunk = first.get(chunk_id)
+            if chunk is not None:
+                metadata = {**chunk.metadata, LEXICAL_SCORE_KEY: score}
+                hits.append(Hit(id=chunk_id, text=chunk.text, score=score, metadata=metadata))
+            elif rank >= texts:
+                hits.append(Hit(chunk_id, "", score, {LEXICAL_SCORE_KEY: score}))
+        return hits
+
+    def _with_texts(self, name: str, hits: Sequence[Hit], loaded: set[str]) -> list[Hit]:
+        """``hits`` with text and metadata from Chroma for those not in ``loaded``.
 
         A hit whose chunk is gone by now (deleted after the index answered) is dropped.
         """
-        wanted = [hit.id for hit in hits if hit.id not in have]
+        wanted = [hit.id for hit in hits if hit.id not in loaded]
         chunks = {c.id: c for c in self._store.get_chunks(name, wanted)}
-        loaded: list[Hit] = []
+        kept: list[Hit] = []
         for hit in hits:
             chunk = chunks.get(hit.id)
-            if hit.id in have:
-                loaded.append(hit)
+            if hit.id in loaded:
+                kept.append(hit)
             elif chunk is not None:
                 metadata = {**chunk.metadata, **hit.metadata}
-                loaded.append(Hit(id=hit.id, text=chunk.text, score=hit.score, metadata=metadata))
-        return loaded
+                kept.append(Hit(id=hit.id, text=chunk.text, score=hit.score, metadata=metadata))
+        return kept
+
+
+async def _first_error_first(*steps: Awaitable[Any]) -> list[Any]:
+    """Run ``steps`` concurrently; their results, or the error of the first that failed.
+
+    Errors keep their order of precedence whatever finished first (a missing collection is
+    reported before an unreachable embedding server), as when the steps ran in sequence.
+    """
+    results = await asyncio.gather(*steps, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
 
 
 def lexical_root(settings: Settings, store: ChunkStore) -> Path | None:

@@ -69,7 +69,7 @@ async def get_model(model: str, services: ServicesDep) -> OpenAIModel:
     if collection is None:
         raise ModelNotFound.openai(model)
     try:
-        await asyncio.to_thread(services.store.get_collection, collection)
+        await asyncio.to_thread(services.store.collection_id, collection)  # exists? no count
     except CollectionNotFound as exc:
         raise ModelNotFound.openai(model) from exc
     return OpenAIModel(id=model_name(collection), created=int(time.time()))

@@ -6,7 +6,8 @@ ranges) and the metadata (a JSON field of exact terms, for equality filters). Te
 back from Chroma by id for the few hits a search returns.
 
 Writes are buffered in tantivy's writer and committed by :meth:`TantivyIndex.commit`
-(the owner decides when: after a change, before a search that must see it). Deletes are
+(the owner decides when: after each write, before the write returns). Searches read the
+last committed searcher and take no lock. Deletes are
 tombstones until tantivy merges the segment, and no query ever returns a deleted chunk;
 :meth:`TantivyIndex.tombstoned_ids` names the live chunks whose rewrite empties the segments
 holding them (the purge, :mod:`retrieval.lexical.purge`).
@@ -86,12 +87,24 @@ class TantivyIndex:
 
     def upsert(self, chunks: Iterable[Chunk]) -> int:
         """Add or replace chunks (buffered until :meth:`commit`); returns how many."""
+        return self.add_documents(self.documents(chunks))
+
+    def documents(self, chunks: Iterable[Chunk]) -> list[tuple[str, tantivy.Document]]:
+        """The chunks analyzed into (id, document) pairs for :meth:`add_documents`.
+
+        The analysis is the Python part of a write (tokenising, stemming): done here, apart,
+        it holds no lock, so a commit (or another writer) never waits for it.
+        """
+        return [(chunk.id, self._document(chunk)) for chunk in chunks]
+
+    def add_documents(self, documents: Iterable[tuple[str, tantivy.Document]]) -> int:
+        """Add or replace analyzed chunks (buffered until :meth:`commit`); returns how many."""
         count = 0
         with self._lock:
             writer = self._writer_locked()
-            for chunk in chunks:
-                writer.delete_documents_by_term("id", chunk.id)
-                writer.add_document(self._document(chunk))
+            for chunk_id, document in documents:
+                writer.delete_documents_by_term("id", chunk_id)
+                writer.add_document(document)
                 count += 1
             self._dirty = self._dirty or count > 0
         return count

@@ -52,3 +52,24 @@ def test_a_shadowing_package_stops_the_command_with_a_clear_error(tmp_path: Path
     assert result.returncode == 2
     assert "The top-level package 'retrieval' is not Docent's" in result.stderr
     assert str(shadow / "__init__.py") in result.stderr
+
+
+def test_serve_runs_the_server_with_a_short_gil_switch_interval(monkeypatch, tmp_path):
+    """Worker threads' Python work hands the GIL back to the event loop sooner."""
+    import uvicorn
+
+    from api.cli.serve import SWITCH_INTERVAL_S, serve_command
+    from retrieval.settings import get_settings
+
+    seen: list[float] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *_a, **_k: seen.append(sys.getswitchinterval()))
+    monkeypatch.setenv("DOCENT_CHROMA_PATH", str(tmp_path))
+    previous = sys.getswitchinterval()
+    get_settings.cache_clear()
+    try:
+        serve_command(host="127.0.0.1", port=0, allow_unauthenticated=False)
+    finally:
+        sys.setswitchinterval(previous)
+        get_settings.cache_clear()
+    assert seen == [SWITCH_INTERVAL_S]
+    assert previous > SWITCH_INTERVAL_S  # shorter than Python's default (5 ms)

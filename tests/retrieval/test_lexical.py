@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import pytest
@@ -187,6 +188,51 @@ async def test_a_replica_catches_up_from_the_change_log(tmp_path):
     assert counting.scans == 1
     assert back.builds == 0
     assert back.reconciles == 0
+
+
+class BlockingStemmer:
+    """Stems nothing; blocks the analysis of a text holding ``word`` until released."""
+
+    def __init__(self, word: str) -> None:
+        self.word = word
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, words: list[str]) -> list[str]:
+        if self.word in words:
+            self.entered.set()
+            self.release.wait(120)
+        return words
+
+
+async def test_a_search_never_waits_for_a_write_and_sees_every_write_that_returned(tmp_path):
+    store = ChunkStore.ephemeral()
+    embedder = FakeEmbedder()
+    await fill_store(store, "docs", [Doc("a.txt", "red apples")], embedder)
+    stemmer = BlockingStemmer("blocker")
+    indexes = LexicalIndexes(store, tmp_path / "lexical", Analyzer(stemmer=stemmer))
+    store.subscribe(indexes)
+    assert _sources(indexes, store, "apples") == {"a.txt"}
+    pears, blocked = make_chunks([Doc("b.txt", "green pears"), Doc("c.txt", "blocker plums")], "m")
+    store.upsert_chunks("docs", [pears], await embedder.embed_documents([pears.text]))
+    # the next write is stuck in its analysis (the lexical half of the store's write call)
+    vectors = await embedder.embed_documents([blocked.text])
+    writer = threading.Thread(target=store.upsert_chunks, args=("docs", [blocked], vectors))
+    writer.start()
+    try:
+        assert stemmer.entered.wait(60), "the write never reached the lexical index"
+        found: list[set[str]] = []
+        searcher = threading.Thread(target=lambda: found.append(_sources(indexes, store, "pears")))
+        searcher.start()
+        searcher.join(60)  # a deadlock guard: the search must not wait for the writer
+        assert found == [{"b.txt"}]  # and it sees the write that returned before it
+        assert writer.is_alive()  # the search ended while the write was still running
+        assert _sources(indexes, store, "plums") == set()  # not returned yet: not visible
+    finally:
+        stemmer.release.set()
+        writer.join(60)
+    assert _sources(indexes, store, "plums") == {"c.txt"}  # returned: visible at once
+    indexes.close()
 
 
 async def test_a_write_lost_before_the_log_is_reconciled_on_open(tmp_path):

@@ -299,3 +299,29 @@ async def test_hybrid_counts_the_collection_at_most_once_per_recheck_window(sear
     monkeypatch.setattr("retrieval.search.PROFILE_RECHECK_SECONDS", 0.0)
     await searcher.search(SearchRequest("filter cartridge", "docs", k=3, mode="hybrid"))
     assert counted == ["docs", "docs"]
+
+
+async def test_a_lexical_hit_gone_from_chroma_is_dropped_and_the_next_one_gets_its_text(
+    searcher, monkeypatch
+):
+    """Hybrid loads the texts of the first k lexical hits; a gap is filled by the next one."""
+    both = await searcher.search(SearchRequest("pump filter", "docs", k=2, mode="lexical"))
+    assert len(both) == 2
+    assert all(h.text for h in both)
+    monkeypatch.setattr(searcher, "_dense_sync", lambda *_args: [])  # fused = lexical order
+    # deleted behind the index's back (as if between the index's answer and the text's read)
+    searcher._store._chunks("docs").delete(ids=[both[0].id])
+    (hit,) = await searcher.search(SearchRequest("pump filter", "docs", k=1, mode="hybrid"))
+    assert (hit.id, hit.text, hit.source) == (both[1].id, both[1].text, both[1].source)
+    assert hit.metadata["score_lexical"] == pytest.approx(both[1].score)
+
+
+async def test_lexical_and_hybrid_searches_never_count_the_collection(searcher, monkeypatch):
+    """Counting a collection's chunks grows with it; a search only needs it to exist."""
+    await searcher.search(SearchRequest("pump", "docs", mode="hybrid"))  # profile cached
+    counted: list[str] = []
+    monkeypatch.setattr(searcher._store, "get_collection", lambda name: counted.append(name))
+    monkeypatch.setattr(searcher._store, "chunk_count", lambda name: counted.append(name))
+    for mode in ("lexical", "hybrid"):
+        assert await searcher.search(SearchRequest("pump", "docs", mode=mode))
+    assert counted == []

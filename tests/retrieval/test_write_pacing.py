@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval.write_pacing import BULK_ROWS, INTERACTIVE_FIRST_ROWS, WritePacing
+from retrieval.write_pacing import (
+    BULK_ROWS,
+    INTERACTIVE_FIRST_ROWS,
+    INTERACTIVE_PAUSE_SECONDS,
+    WritePacing,
+)
 
 
 def test_bulk_always_writes_its_fixed_size() -> None:
@@ -56,3 +61,19 @@ def test_ignores_empty_or_negative_measurements() -> None:
 def test_bad_bounds_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="Expected"):
         WritePacing(**kwargs)  # type: ignore[arg-type]
+
+
+def test_an_interactive_writer_steps_aside_before_each_call(monkeypatch) -> None:
+    """Embedded Chroma holds the GIL for a whole call: other threads run in the pause."""
+    slept: list[float] = []
+    monkeypatch.setattr("retrieval.write_pacing.time.sleep", slept.append)
+    interactive = WritePacing.interactive(largest=128)
+    for _ in range(3):
+        interactive.rows()
+    assert slept == [INTERACTIVE_PAUSE_SECONDS] * 3
+    assert INTERACTIVE_PAUSE_SECONDS > 0
+    slept.clear()
+    WritePacing.bulk().rows()  # a bulk writer (``docent ingest``) serves nobody: no pause
+    assert slept == []
+    with pytest.raises(ValueError, match="pause_seconds >= 0"):
+        WritePacing(pause_seconds=-1.0)
