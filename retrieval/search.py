@@ -298,21 +298,35 @@ class Searcher:
     ) -> CollectionProfile | None:
         """A sample of ``name``'s vectors, kept (``cached``) until its chunk count moves by 10%.
 
-        Called at most every :data:`PROFILE_RECHECK_SECONDS` per collection (counting
-        costs in proportion to the collection: a search must not pay it every time).
+        Called at most every :data:`PROFILE_RECHECK_SECONDS` per collection. The count is
+        the lexical index's (Chroma's count holds the GIL in proportion to the collection:
+        0.16 s at 1.27M chunks, 7 s for a process's first).
         """
         now = time.monotonic()
-        count = self._store.chunk_count(name)
+        # the lexical index mirrors the chunks: its count and its sample cost no Chroma scan
+        # (Chroma counts in proportion to the collection and pages only by offset)
+        count = self.lexical.size(name) or self._store.chunk_count(name)
         if cached is not None and abs(cached[0].count - count) <= count // 10:
             with self._profiles_guard:
                 self._profiles[name] = (cached[0], now)
             return cached[0]
-        vectors = self._store.sample_embeddings(name, PROFILE_SAMPLE)
+        vectors = self._sample_vectors(name)
         profile = CollectionProfile.of(vectors, count) if vectors else None
         if profile is not None:
             with self._profiles_guard:
                 self._profiles[name] = (profile, now)
         return profile
+
+    def _sample_vectors(self, name: str) -> list[list[float]]:
+        """About :data:`PROFILE_SAMPLE` stored vectors of ``name``, drawn uniformly.
+
+        By ids drawn from the persisted lexical index (1,024 lookups by id: 0.1 s at 1.27M
+        chunks); Chroma's offset pages (16-32 s there) only for an index kept in memory.
+        """
+        ids = self.lexical.sample_ids(name, PROFILE_SAMPLE)
+        if len(ids) >= PROFILE_SAMPLE // 2:
+            return [vector for _, vector in self._store.get_with_embeddings(name, ids)]
+        return self._store.sample_embeddings(name, PROFILE_SAMPLE)
 
     def _dense_sync(
         self, name: str, vector: list[float], n: int, where: MetadataFilter

@@ -15,8 +15,10 @@ holding them (the purge, :mod:`retrieval.lexical.purge`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import random
 import threading
 from collections import Counter
 from collections.abc import Iterable
@@ -241,6 +243,30 @@ class TantivyIndex:
             return None
         chosen = [address for address in addresses if address.segment_ord in targets]
         return [searcher.doc(address)["id"][0] for address in chosen]
+
+    def sample_ids(self, n: int, rng: random.Random) -> list[str]:
+        """About ``n`` chunk ids drawn uniformly from the committed index ([] in memory).
+
+        Each draw is a document address in a segment chosen by its size (read from
+        ``meta.json``), so the cost is ``n`` stored-field reads whatever the index's size.
+        A draw may land on a deleted chunk (its id is then absent from Chroma) or, if a
+        background merge rewrote ``meta.json`` since the last reload, on a number past its
+        segment's end (skipped): callers look the ids up and use what they find.
+        """
+        if self.folder is None or n <= 0:
+            return []
+        with self._lock:
+            searcher = self._searcher
+            segments = read_segments(self.folder)
+        sizes = [segment.max_doc for segment in segments]
+        if not sizes or sum(sizes) == 0 or searcher.num_segments != len(segments):
+            return []
+        ids: set[str] = set()
+        for ord_ in rng.choices(range(len(sizes)), weights=sizes, k=n):
+            address = tantivy.DocAddress(ord_, rng.randrange(sizes[ord_]))
+            with contextlib.suppress(ValueError):  # past the segment's end: see above
+                ids.add(searcher.doc(address)["id"][0])
+        return sorted(ids)
 
     def ids(self) -> set[str]:
         """Every chunk id in the index (a full walk: for verification, not hot paths)."""

@@ -33,6 +33,7 @@ import fcntl
 import json
 import logging
 import os
+import random
 import shutil
 import threading
 import time
@@ -240,6 +241,18 @@ class LexicalIndexes:
 
     def collection_dropped(self, collection: str) -> None:
         self.forget(collection)
+
+    def size(self, collection: str) -> int:
+        """How many chunks the committed index holds (no Chroma call)."""
+        return len(self._opened(collection).index)
+
+    def sample_ids(self, collection: str, n: int, seed: int = 0) -> list[str]:
+        """About ``n`` chunk ids drawn uniformly from the persisted index ([] in memory).
+
+        For statistics over a large collection: Chroma can only page by offset, which
+        costs in proportion to the offset (3 s for a page at 1.2M chunks here).
+        """
+        return self._opened(collection).index.sample_ids(n, random.Random(seed))
 
     def indexed_ids(self, collection: str) -> set[str]:
         opened = self._opened(collection)

@@ -283,22 +283,29 @@ async def test_an_embedded_writer_leaves_the_persisted_lexical_index_current(tmp
     assert fetched == []  # the writer's own log entries were known as applied: nothing replayed
 
 
-async def test_hybrid_counts_the_collection_at_most_once_per_recheck_window(searcher, monkeypatch):
-    """The fusion profile's freshness check counts chunks, which grows with the collection."""
-    counted: list[str] = []
-    count = searcher._store.chunk_count
+async def test_hybrid_rechecks_its_profile_at_most_once_per_window_without_chroma_counts(
+    searcher, monkeypatch
+):
+    """The fusion profile's freshness check reads the lexical index's count: Chroma's
+    count grows with the collection (7 s for the first one at 1.27M chunks here)."""
+    checked: list[str] = []
+    size = searcher.lexical.size
 
-    def counting(name: str) -> int:
-        counted.append(name)
-        return count(name)
+    def sizing(name: str) -> int:
+        checked.append(name)
+        return size(name)
 
-    monkeypatch.setattr(searcher._store, "chunk_count", counting)
+    def chroma_count(name: str) -> int:
+        raise AssertionError("the profile counted the collection in Chroma")
+
+    monkeypatch.setattr(searcher.lexical, "size", sizing)
+    monkeypatch.setattr(searcher._store, "chunk_count", chroma_count)
     for _ in range(3):
         await searcher.search(SearchRequest("filter cartridge", "docs", k=3, mode="hybrid"))
-    assert counted == ["docs"]
+    assert checked == ["docs"]
     monkeypatch.setattr("retrieval.search.PROFILE_RECHECK_SECONDS", 0.0)
     await searcher.search(SearchRequest("filter cartridge", "docs", k=3, mode="hybrid"))
-    assert counted == ["docs", "docs"]
+    assert checked == ["docs", "docs"]
 
 
 async def test_a_lexical_hit_gone_from_chroma_is_dropped_and_the_next_one_gets_its_text(
