@@ -96,11 +96,13 @@ class PageTokens:
         encoding = tokenizer().encode_batch([text], add_special_tokens=False)[0]
         starts = [0] * (len(text) + 1)
         words: dict[int, tuple[int, int]] = {}
-        for word, (start, end) in zip(encoding.word_ids, encoding.offsets, strict=True):
+        for index, (word, (start, end)) in enumerate(
+            zip(encoding.word_ids, encoding.offsets, strict=True)
+        ):
             starts[start + 1] += 1
-            if word is not None:
-                first, last = words.get(word, (start, end))
-                words[word] = (min(first, start), max(last, end))
+            key = -1 - index if word is None else word  # a special token is a word alone
+            first, last = words.get(key, (start, end))
+            words[key] = (min(first, start), max(last, end))
         self._before = list(itertools.accumulate(starts))
         """``_before[p]``: how many of the page's tokens start before ``p``."""
         self._inside = bytearray(len(text) + 1)

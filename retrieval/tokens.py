@@ -11,12 +11,14 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib import resources
 
-from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
+from tokenizers import AddedToken, Tokenizer, normalizers, pre_tokenizers, processors
 from tokenizers.models import WordPiece
 
 VOCAB_FILE = "bert-base-uncased-vocab.txt"
 SPECIAL_TOKENS = 2
 """[CLS] and [SEP], which every BERT-style embedder adds around the text."""
+_SPECIAL_NAMES = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+"""Matched as one token each where they appear in a text, as the models' tokenizers do."""
 
 
 @lru_cache(maxsize=1)
@@ -29,6 +31,7 @@ def tokenizer() -> Tokenizer:
         clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=True
     )
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.add_special_tokens([AddedToken(name, normalized=False) for name in _SPECIAL_NAMES])
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
         special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],

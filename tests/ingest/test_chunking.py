@@ -145,6 +145,9 @@ any_text = st.text(
             "ß",
             "a" * 120,
             "unbelievably",
+            "[SEP]",
+            "[MASK]",
+            "[CLS",
         ]
     ),
     max_size=80,

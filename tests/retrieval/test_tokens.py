@@ -46,3 +46,8 @@ def test_matches_reference_on_scifact(reference):
 @given(st.text(max_size=300))
 def test_matches_reference_on_any_text(reference, text):
     assert count_tokens(text) == len(reference.encode(text).ids)
+
+
+def test_special_tokens_in_a_text_count_as_the_model_counts_them(reference):
+    for text in ("[SEP]", "x[SEP]y", "[sep]", "a [MASK] b [CLS][PAD] [UNK]", "[SE P]"):
+        assert count_tokens(text) == len(reference.encode(text).ids), text
