@@ -11,14 +11,16 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib import resources
 
-from tokenizers import AddedToken, Tokenizer, normalizers, pre_tokenizers, processors
+from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
 from tokenizers.models import WordPiece
 
 VOCAB_FILE = "bert-base-uncased-vocab.txt"
 SPECIAL_TOKENS = 2
 """[CLS] and [SEP], which every BERT-style embedder adds around the text."""
-_SPECIAL_NAMES = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
-"""Matched as one token each where they appear in a text, as the models' tokenizers do."""
+SPECIAL_NAMES = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+"""Written in a text, the models' tokenizers read each as one token; counted here as its
+three pieces (``[``, ``sep``, ``]``). An over-count, so never over a model's context; kept
+because the chunks, and so the chunk ids of every existing store, depend on the counts."""
 
 
 @lru_cache(maxsize=1)
@@ -31,7 +33,6 @@ def tokenizer() -> Tokenizer:
         clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=True
     )
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.add_special_tokens([AddedToken(name, normalized=False) for name in _SPECIAL_NAMES])
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
         special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],

@@ -265,6 +265,7 @@ def test_repaired_records_change_the_revision():
     store.mark_verified("default", token)
     assert store.verification("default") == (token, True)
     assert store.record_count("default") == 1
+    assert store.get_collection("default").document_count == 1
     assert [r.doc_id for r in store.list_documents("default")] == [DOC]
     store.put_records("default", [record])
     assert not store.verification("default")[1]
