@@ -9,6 +9,14 @@ Sizes are counted with :mod:`retrieval.tokens` (exact for BERT-vocabulary embedd
 as all-minilm and nomic-embed-text, an estimate for others, which get a wider margin).
 No chunk exceeds the model's context: the splitter's result is checked with exact
 counts and anything too long is cut again at token boundaries.
+
+Counting is done once per page: the page is encoded once, and a span that starts and ends
+outside any word (as the page's encoding splits it into words) takes exactly the tokens
+of the page that start inside it, because BERT's normaliser and pre-tokeniser act on each
+character alone and WordPiece on each word alone. Any other span (a cut inside a word, by
+the character separator) is encoded on its own, as before. The chunks are the same as
+with a count of every span on its own, only far cheaper: one encoding per page instead of
+one per word (tens of microseconds each).
 """
 
 from __future__ import annotations
@@ -80,6 +88,36 @@ def _text_tokens(text: str) -> int:
     return count_tokens(text) - SPECIAL_TOKENS
 
 
+class PageTokens:
+    """Token counts of any span of one page, from a single encoding of the page."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        encoding = tokenizer().encode_batch([text], add_special_tokens=False)[0]
+        starts = [0] * (len(text) + 1)
+        words: dict[int, tuple[int, int]] = {}
+        for index, (word, (start, end)) in enumerate(
+            zip(encoding.word_ids, encoding.offsets, strict=True)
+        ):
+            starts[start + 1] += 1
+            key = -1 - index if word is None else word  # a special token is a word alone
+            first, last = words.get(key, (start, end))
+            words[key] = (min(first, start), max(last, end))
+        self._before = list(itertools.accumulate(starts))
+        """``_before[p]``: how many of the page's tokens start before ``p``."""
+        self._inside = bytearray(len(text) + 1)
+        """``_inside[p]``: a word of the page spans across ``p``."""
+        for first, last in words.values():
+            if last - first > 1:
+                self._inside[first + 1 : last] = b"\x01" * (last - first - 1)
+
+    def count(self, start: int, end: int) -> int:
+        """Tokens of ``text[start:end]`` without the special tokens (exact)."""
+        if self._inside[start] or self._inside[end]:
+            return _text_tokens(self.text[start:end])
+        return self._before[end] - self._before[start]
+
+
 @lru_cache(maxsize=2)
 def _separators(markdown: bool) -> tuple[re.Pattern[str], ...]:
     """Langchain's recursive separators (Markdown-aware ones for Markdown), as regexes."""
@@ -106,7 +144,7 @@ def _pieces(text: str, start: int, end: int, separator: re.Pattern[str]) -> list
     return [(x, y) for x, y in itertools.pairwise(bounds) if y > x]
 
 
-def _merge(text: str, spans: list[Span], plan: ChunkingPlan) -> list[Span]:
+def _merge(tokens_of: PageTokens, spans: list[Span], plan: ChunkingPlan) -> list[Span]:
     """Join neighbouring pieces up to ``plan.size`` tokens.
 
     Up to ``plan.overlap`` tokens of a chunk's end start the next chunk again.
@@ -115,7 +153,7 @@ def _merge(text: str, spans: list[Span], plan: ChunkingPlan) -> list[Span]:
     window: deque[tuple[int, int, int]] = deque()
     total = 0
     for a, b in spans:
-        tokens = _text_tokens(text[a:b])
+        tokens = tokens_of.count(a, b)
         if window and total + tokens > plan.size:
             chunks.append((window[0][0], window[-1][1]))
             while window and (total > plan.overlap or total + tokens > plan.size):
@@ -128,9 +166,14 @@ def _merge(text: str, spans: list[Span], plan: ChunkingPlan) -> list[Span]:
 
 
 def _split(
-    text: str, start: int, end: int, separators: Sequence[re.Pattern[str]], plan: ChunkingPlan
+    tokens_of: PageTokens,
+    start: int,
+    end: int,
+    separators: Sequence[re.Pattern[str]],
+    plan: ChunkingPlan,
 ) -> list[Span]:
     """Recursive character splitting (langchain's algorithm) that keeps exact offsets."""
+    text = tokens_of.text
     index = next(
         (i for i, sep in enumerate(separators) if not sep.pattern or sep.search(text, start, end)),
         len(separators) - 1,
@@ -139,15 +182,15 @@ def _split(
     out: list[Span] = []
     fitting: list[Span] = []
     for a, b in _pieces(text, start, end, separators[index]):
-        if _text_tokens(text[a:b]) <= plan.size:
+        if tokens_of.count(a, b) <= plan.size:
             fitting.append((a, b))
             continue
         if fitting:
-            out.extend(_merge(text, fitting, plan))
+            out.extend(_merge(tokens_of, fitting, plan))
             fitting = []
-        out.extend(_split(text, a, b, rest, plan) if rest else [(a, b)])
+        out.extend(_split(tokens_of, a, b, rest, plan) if rest else [(a, b)])
     if fitting:
-        out.extend(_merge(text, fitting, plan))
+        out.extend(_merge(tokens_of, fitting, plan))
     return out
 
 
@@ -178,12 +221,13 @@ def split_text(text: str, page: int, plan: ChunkingPlan, *, markdown: bool) -> l
     cover all non-whitespace text; none exceeds ``plan.limit`` tokens with specials.
     """
     pieces: list[TextPiece] = []
-    for a, b in _split(text, 0, len(text), _separators(markdown), plan):
+    tokens_of = PageTokens(text)
+    for a, b in _split(tokens_of, 0, len(text), _separators(markdown), plan):
         a, b = _strip(text, a, b)
         if a == b:
             continue
         chunk = text[a:b]
-        if count_tokens(chunk) <= plan.limit:
+        if tokens_of.count(a, b) + SPECIAL_TOKENS <= plan.limit:
             pieces.append(TextPiece(chunk, page, a, b))
             continue
         for x, y in _hard_cut(chunk, plan.limit):

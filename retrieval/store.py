@@ -110,6 +110,9 @@ CHANGES_SUFFIX = "--changes.--docs"
 CHANGE_IDS_PER_ENTRY = 1000
 TRIMMED_ID = "~trimmed"
 REVISION_ID = "~revision"
+VERIFIED_ID = "~verified"
+"""The revision token at which every ``done`` record's chunks were last seen all stored."""
+_SPECIAL_RECORDS = (REVISION_ID, VERIFIED_ID)
 _MODEL_KEY = "docent:embed_model"
 _DIMENSION_KEY = "docent:dimension"
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,62}[a-zA-Z0-9]$")
@@ -323,7 +326,8 @@ class ChunkStore:
             docs = self._docs(name)
             doc_count = 0
             if docs is not None:
-                doc_count = docs.count() - len(docs.get(ids=[REVISION_ID], include=[])["ids"])
+                special = docs.get(ids=list(_SPECIAL_RECORDS), include=[])["ids"]
+                doc_count = docs.count() - len(special)
             return CollectionInfo(
                 name=name,
                 embed_model=str(meta.get(_MODEL_KEY, "")),
@@ -586,7 +590,7 @@ class ChunkStore:
         records = [
             record_from(i, m or {})
             for i, m in zip(got["ids"], got["metadatas"], strict=True)
-            if i != REVISION_ID
+            if i not in _SPECIAL_RECORDS
         ]
         return sorted(records, key=lambda r: r.source)
 
@@ -600,6 +604,51 @@ class ChunkStore:
         return {
             i: record_from(i, m or {}) for i, m in zip(got["ids"], got["metadatas"], strict=True)
         }
+
+    def record_count(self, name: str) -> int:
+        """How many document records the collection holds (no scan)."""
+        docs = self._docs(name)
+        if docs is None:
+            return 0
+        with _chroma_errors(self.where):
+            special = docs.get(ids=list(_SPECIAL_RECORDS), include=[])["ids"]
+            return int(docs.count()) - len(special)
+
+    def verification(self, name: str) -> tuple[str, bool]:
+        """The revision token now, and whether every ``done`` record is known complete at it.
+
+        Known complete: a run saw all the ``done`` records' chunks stored at this token
+        (:meth:`mark_verified`), and no write through the store has changed the token
+        since. Every write that can remove chunks or change records changes the token, and
+        a record set ``done`` without one had its chunks looked up under its lock.
+        """
+        docs = self._docs(name)
+        if docs is None:
+            return "", False
+        with _chroma_errors(self.where):
+            got = docs.get(ids=list(_SPECIAL_RECORDS), include=["metadatas"])
+        meta = {i: m or {} for i, m in zip(got["ids"], got["metadatas"], strict=True)}
+        token = str(meta.get(REVISION_ID, {}).get("token", ""))
+        verified = str(meta.get(VERIFIED_ID, {}).get("revision", ""))
+        return token, bool(token) and verified == token
+
+    def mark_verified(self, name: str, token: str) -> None:
+        """Remember that at revision ``token`` every ``done`` record's chunks were stored.
+
+        The caller read ``token`` (:meth:`verification`) before it looked up the records
+        and their chunks; any write since has changed the token, so the mark then says
+        nothing.
+        """
+        if not token:
+            return
+        self._writing()
+        docs = self._docs(name, create=True)
+        with _chroma_errors(self.where):
+            docs.upsert(
+                ids=[VERIFIED_ID],
+                embeddings=[_DUMMY],
+                metadatas=[{"revision": token, "at": utc_now()}],
+            )
 
     def chunk_ids_of(self, name: str, doc_id: str) -> list[str]:
         """Every stored chunk id of a document (a metadata lookup)."""
@@ -627,7 +676,8 @@ class ChunkStore:
         if not records:
             return
         self._writing()
-        self._put_records(name, records, bump=False)
+        # a new revision: records written here were not looked up against their chunks
+        self._put_records(name, records, bump=True)
 
     def _put_records(
         self,

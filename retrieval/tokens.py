@@ -17,6 +17,10 @@ from tokenizers.models import WordPiece
 VOCAB_FILE = "bert-base-uncased-vocab.txt"
 SPECIAL_TOKENS = 2
 """[CLS] and [SEP], which every BERT-style embedder adds around the text."""
+SPECIAL_NAMES = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+"""Written in a text, the models' tokenizers read each as one token; counted here as its
+three pieces (``[``, ``sep``, ``]``). An over-count, so never over a model's context; kept
+because the chunks, and so the chunk ids of every existing store, depend on the counts."""
 
 
 @lru_cache(maxsize=1)

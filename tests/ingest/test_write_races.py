@@ -199,3 +199,73 @@ async def test_the_old_index_serves_while_a_rebuild_runs(tmp_path, test_settings
     finally:
         rebuild.abandon()
     assert store.get_collection("default").embed_model == "a"
+
+
+async def test_a_verified_collection_skips_the_chunk_lookups_until_a_write(memory_ingestor):
+    # the unchanged re-ingest trusts the records only at the revision a run saw complete
+    upload = [Upload("notes.txt", b"Opening hours are nine to five.")]
+    store = memory_ingestor.store
+    await ingest_uploads(memory_ingestor, upload)
+    assert not store.verification("default")[1]
+    again = await ingest_uploads(memory_ingestor, upload)  # checks the chunks, leaves the mark
+    assert [r.status for r in again.results] == ["unchanged"]
+    assert store.verification("default")[1]
+    lookups: list[int] = []
+    real = store.existing_ids
+
+    def counted(name: str, ids: list[str]) -> set[str]:
+        lookups.append(len(ids))
+        return real(name, ids)
+
+    store.existing_ids = counted  # type: ignore[method-assign]
+    third = await ingest_uploads(memory_ingestor, upload)
+    assert [r.status for r in third.results] == ["unchanged"]
+    assert lookups == []
+    store.delete_chunks("default", store.chunk_ids_of("default", DOC))  # a new revision
+    assert not store.verification("default")[1]
+    fourth = await ingest_uploads(memory_ingestor, upload)
+    assert [r.status for r in fourth.results] == ["ingested"]
+    assert lookups  # the stale mark was not trusted
+    assert chunks_by_doc(store) == {DOC: ["Opening hours are nine to five."]}
+    assert_consistent(store)
+
+
+async def test_no_mark_when_a_record_lacks_chunks_or_the_run_saw_only_some(memory_ingestor):
+    store = memory_ingestor.store
+    notes = Upload("notes.txt", b"Opening hours are nine to five.")
+    other = Upload("other.txt", b"The library closes on Sundays.")
+    await ingest_uploads(memory_ingestor, [notes, other])
+    partial = await ingest_uploads(memory_ingestor, [notes])  # one record of two looked up
+    assert [r.status for r in partial.results] == ["unchanged"]
+    assert not store.verification("default")[1]
+    # a chunk lost behind the store's back (no new revision): the lookup finds it missing
+    store._chunks("default").delete(ids=store.chunk_ids_of("default", DOC))
+    both = await ingest_uploads(memory_ingestor, [notes, other])
+    assert sorted((r.source, r.status) for r in both.results) == [
+        ("notes.txt", "ingested"),
+        ("other.txt", "unchanged"),
+    ]
+    assert not store.verification("default")[1]
+    assert_consistent(store)
+
+
+def test_repaired_records_change_the_revision():
+    # ``docent check --repair`` rewrites records: a mark made before must not hold after
+    store = ChunkStore.ephemeral()
+    store.ensure_collection("default", "fake", 2)
+    chunk = Chunk(id=f"{DOC}-v1-00000", text="kept", metadata={"doc_id": DOC})
+    record = DocumentRecord(DOC, "notes.txt", "h", 1, "t", version="v1", state="pending")
+    store.write_documents(
+        "default",
+        [DocumentWrite(record, [chunk], vectors={chunk.id: [1.0, 0.0]})],
+        embed_model="fake",
+    )
+    token, verified = store.verification("default")
+    assert not verified
+    store.mark_verified("default", token)
+    assert store.verification("default") == (token, True)
+    assert store.record_count("default") == 1
+    assert store.get_collection("default").document_count == 1
+    assert [r.doc_id for r in store.list_documents("default")] == [DOC]
+    store.put_records("default", [record])
+    assert not store.verification("default")[1]
