@@ -202,9 +202,9 @@ class Searcher:
             model = self._embedder.model  # the collection's must be this one
             if mode == "dense":
                 # the model check runs beside the query's embedding; its error comes first
-                _, hits = await _first_error_first(
+                _, (_, hits) = await _first_error_first(
                     asyncio.to_thread(self._store.check_model, name, model),
-                    self._dense(name, query, pool, where),
+                    self._dense_with_vector(name, query, pool, where),
                 )
             else:
                 # the model check rides in the lexical half's thread hop
@@ -233,20 +233,8 @@ class Searcher:
     ) -> tuple[list[float], list[Hit]]:
         """The query's vector (for the adaptive weight) and its dense hits."""
         vector = await self._embedder.embed_query(query)
-        return vector, await self._dense(name, query, n, where, vector)
-
-    async def _dense(
-        self,
-        name: str,
-        query: str,
-        n: int,
-        where: MetadataFilter,
-        vector: list[float] | None = None,
-    ) -> list[Hit]:
-        if vector is None:
-            vector = await self._embedder.embed_query(query)
         hits = await asyncio.to_thread(self._dense_sync, name, vector, n, where)
-        return [
+        return vector, [
             Hit(
                 id=hit.id,
                 text=hit.text,

@@ -358,7 +358,7 @@ class LexicalIndexes:
             except SlotBusy:
                 continue  # its process purges it
             try:
-                if self._reusable(_read_state(folder), collection):
+                if self._reusable(_read_state(folder), self._store.collection_id(collection)):
                     idle.purge(collection)
                 else:
                     shutil.rmtree(folder, ignore_errors=True)
@@ -367,10 +367,11 @@ class LexicalIndexes:
                 idle.close()
         return swept
 
-    def _reusable(self, state: dict[str, object] | None, collection: str) -> bool:
+    def _reusable(self, state: dict[str, object] | None, collection_id: str) -> bool:
+        """Whether a persisted index's ``state.json`` matches the collection and analysis."""
         return (
             state is not None
-            and state.get("collection_id") == self._store.collection_id(collection)
+            and state.get("collection_id") == collection_id
             and state.get("analyzer") == self.analyzer.signature
         )
 
@@ -422,11 +423,7 @@ class LexicalIndexes:
         collection_id = self._store.collection_id(collection)
         folder = None if self._root is None else self._root / collection
         state = _read_state(folder)
-        usable = (
-            state is not None
-            and state.get("collection_id") == collection_id
-            and state.get("analyzer") == self.analyzer.signature
-        )
+        usable = self._reusable(state, collection_id)
         if not usable and folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
         index = TantivyIndex(None if folder is None else folder / "index", self.analyzer)
