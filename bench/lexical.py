@@ -52,6 +52,10 @@ class Run:
     """Embedded Chroma's folder."""
     ollama: str
     """The stand-in's address."""
+    chroma_port: int | None = None
+    """A Chroma server on loopback serving ``store`` (``--chroma-server``); None: embedded."""
+    replica: Path | None = None
+    """``docent serve``'s own folder with a Chroma server (its lexical index, locks)."""
 
 
 def _free_port() -> int:
@@ -66,10 +70,18 @@ def _env(run: Run) -> dict[str, str]:
         OLLAMA_HOST=run.ollama,
         DOCENT_EMBED_MODEL=MODEL,
         DOCENT_CHAT_MODEL="smollm2:135m",
-        DOCENT_CHROMA_PATH=str(run.store),
+        DOCENT_CHROMA_PATH=str(run.replica or run.store),
         PYTHONPATH=str(run.repo),
     )
     env.pop("DOCENT_CHROMA_HOST", None)
+    if run.chroma_port is not None:
+        assert run.replica is not None
+        env.update(
+            DOCENT_CHROMA_HOST="127.0.0.1",
+            DOCENT_CHROMA_PORT=str(run.chroma_port),
+            DOCENT_CHROMA_LOCK_PATH=str(run.replica / "locks"),
+            DOCENT_INGEST_JOBS_PATH=str(run.replica / "jobs"),
+        )
     return env
 
 
@@ -89,6 +101,32 @@ def standin() -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@contextmanager
+def chroma_server(store: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """``chroma run --path STORE`` on a free loopback port: the process and its port."""
+    port = _free_port()
+    chroma = Path(sys.executable).with_name("chroma")
+    command = [str(chroma), "run", "--path", str(store), "--host", "127.0.0.1"]
+    process = subprocess.Popen(
+        [*command, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        else:
+            raise RuntimeError(f"`chroma run` did not answer on port {port}")
+        yield process, port
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
 
 
 def write_documents(folder: Path, count: int, first: int = 0) -> None:
@@ -185,9 +223,13 @@ class Server:
 
 
 def measure(
-    run: Run, queries: list[str], sources: list[str], batch_docs: int
+    run: Run,
+    queries: list[str],
+    sources: list[str],
+    batch_docs: int,
+    chroma_pid: int | None = None,
 ) -> list[tuple[str, str]]:
-    """The issue's table, against ``docent serve`` on ``run.store``."""
+    """The issue's table, against ``docent serve`` on ``run.store`` (or its Chroma server)."""
     rows: list[tuple[str, str]] = []
     server = Server(run)
     try:
@@ -228,8 +270,14 @@ def measure(
                 f"{rss_warm:.0f} → {server.rss_mb():.0f} MB",
             )
         )
+        if chroma_pid is not None:
+            rows.append(
+                ("the Chroma server's RSS after the upload", f"{_rss_mb(chroma_pid):.0f} MB")
+            )
         rows.extend(_while_ingesting(server, queries, batch_docs))
         rows.append(("`docent serve` RSS at the end", f"{server.rss_mb():.0f} MB"))
+        if chroma_pid is not None:
+            rows.append(("the Chroma server's RSS at the end", f"{_rss_mb(chroma_pid):.0f} MB"))
     finally:
         server.stop()
     return rows
@@ -275,6 +323,11 @@ def main(argv: Sequence[str]) -> None:
     parser.add_argument("--queries", type=int, default=200, help="searches per measurement")
     parser.add_argument("--batch-docs", type=int, default=400, help="uploaded while querying")
     parser.add_argument("--store", type=Path, help="keep (or reuse) the ingested store here")
+    parser.add_argument(
+        "--chroma-server",
+        action="store_true",
+        help="measure `docent serve` against `chroma run` on a copy of the store",
+    )
     parser.add_argument("--docent-root", type=Path, default=corpus.REPO, help="checkout to measure")
     parser.add_argument("--label", default="", help="added to the result's name (e.g. before)")
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
@@ -286,7 +339,8 @@ def main(argv: Sequence[str]) -> None:
         rows = _run(args, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    name = f"lexical-{args.chunks}" + (f"-{args.label}" if args.label else "")
+    mode = "-chroma-server" if args.chroma_server else ""
+    name = f"lexical-{args.chunks}{mode}" + (f"-{args.label}" if args.label else "")
     params = {
         "chunks (target)": args.chunks,
         "queries per measurement": args.queries,
@@ -324,5 +378,29 @@ def _run(args: argparse.Namespace, work: Path) -> list[tuple[str, str]]:
         sources = [
             f"{corpus.abstracts()[(i * 7919) % 5183].doc_id}.txt" for i in range(args.queries)
         ]
-        rows.extend(measure(run, queries, sources, args.batch_docs))
+        if not args.chroma_server:
+            rows.extend(measure(run, queries, sources, args.batch_docs))
+            return rows
+        with chroma_server(measured) as (chroma, port):
+            run = Run(run.repo, measured, ollama, chroma_port=port, replica=work / "replica")
+            rows.append(_first_replica_build(run, queries[0]))
+            rows.extend(measure(run, queries, sources, args.batch_docs, chroma.pid))
     return rows
+
+
+def _first_replica_build(run: Run, query: str) -> tuple[str, str]:
+    """A new replica's first lexical search: its index is built once from the Chroma server.
+
+    The measured ``docent serve`` that follows starts from that persisted index, as a
+    replica does after its first start.
+    """
+    server = Server(run)
+    try:
+        server.wait_ready()
+        seconds = server.search(query, "lexical")
+    finally:
+        server.stop()
+    return (
+        "a new replica's first lexical search (its index built from the server)",
+        f"{seconds:.1f} s",
+    )
