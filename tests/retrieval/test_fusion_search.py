@@ -1,5 +1,6 @@
 """Hybrid search hands adaptive fusion the right evidence: the chance ratio of dense's best
-match and the dense cosine of BM25's top hit, read from Chroma only when needed.
+match and the dense cosine of BM25's top hit, its vector loaded with the lexical hits' texts
+(one Chroma lookup, in the lexical half's thread hop).
 
 A real in-memory Chroma and tantivy index; the hash-based fake embedder (texts sharing
 words get positive cosines)."""
@@ -125,10 +126,17 @@ async def test_hybrid_weighs_dense_by_its_best_match_and_bm25s_top_hit(searcher,
     (top_id, _), *_ = searcher.lexical.search("docs", QUERY, 5, MetadataFilter.parse(None))
     dense = await searcher.search(SearchRequest(QUERY, "docs", k=20, mode="dense"))
     assert top_id in {hit.id for hit in dense}  # among the 20 dense candidates of k=5
-    assert looked_up == []  # so its cosine was known: no lookup
+    assert looked_up == [("docs", _first_lexical_ids(searcher, 5))]  # the texts' load alone
 
 
-async def test_bm25s_top_hit_missing_from_dense_is_looked_up_by_id(searcher, monkeypatch):
+def _first_lexical_ids(searcher: Searcher, k: int) -> list[str]:
+    ranked = searcher.lexical.search("docs", QUERY, 20, MetadataFilter.parse(None))
+    return [chunk_id for chunk_id, score in ranked if score > 0.0][:k]
+
+
+async def test_bm25s_top_hit_missing_from_dense_is_weighed_by_the_vector_loaded_with_its_text(
+    searcher, monkeypatch
+):
     monkeypatch.setattr(search_module, "lexical_top_cosine", lambda *_: LOOK_UP)
     calls: list[tuple[Any, ...]] = []
     monkeypatch.setattr(
@@ -142,7 +150,8 @@ async def test_bm25s_top_hit_missing_from_dense_is_looked_up_by_id(searcher, mon
     )
     await searcher.search(SearchRequest(QUERY, "docs", k=5, mode="hybrid"))
     (top_id, _), *_ = searcher.lexical.search("docs", QUERY, 5, MetadataFilter.parse(None))
-    assert looked_up == [("docs", [top_id])]
+    assert looked_up == [("docs", _first_lexical_ids(searcher, 5))]  # no lookup of its own
+    assert looked_up[0][1][0] == top_id
     _, agreement_z = calls[-1]
     assert agreement_z == pytest.approx(_expected(searcher)[1], abs=1e-4)
 
@@ -175,4 +184,4 @@ async def test_no_lookup_when_the_best_match_alone_earns_full_weight(searcher, m
     await searcher.search(SearchRequest(QUERY, "docs", k=5, mode="hybrid"))
     assert len(calls) == 1
     assert len(calls[0]) == 1  # the ratio alone
-    assert looked_up == []
+    assert len(looked_up) == 1  # the lexical hits' texts, loaded with their vectors
