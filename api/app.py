@@ -7,6 +7,7 @@ closes it at shutdown; routes reach its parts only through :mod:`api.deps`. Test
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,11 +17,14 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api.edge import EdgeGuard
 from api.errors import install_error_handlers
+from api.heap import freeze_startup_heap
 from api.metrics import Metrics, MetricsMiddleware
 from api.routes import ROUTERS
 from api.services import Services
 from ingest.runtime import open_runtime
 from retrieval.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
 
 DESCRIPTION = (
     "Grounded answers from your documents. Native API under /v1 (query, search, "
@@ -82,13 +86,21 @@ async def _loop_lag_measured(metrics: Metrics) -> AsyncIterator[None]:
         await metrics.loop_lag.stop()
 
 
-def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    services: Services | None = None,
+    freeze_heap: bool = False,
+) -> FastAPI:
     """Build the Docent API.
 
     Args:
         settings: the settings tree; default :func:`get_settings` (or ``services.settings``).
         services: ready-made services (tests: fakes); default: built by the lifespan from
             ``settings`` and closed at shutdown.
+        freeze_heap: once started, keep start-up's objects out of the garbage collector's
+            full collections (:func:`api.heap.freeze_startup_heap`); for a process that
+            serves this one app (``docent serve``), not for one that builds many.
 
     Returns:
         The FastAPI app (serve it with uvicorn; ``docent serve`` does).
@@ -109,6 +121,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             app.state.services = built
             async with _loop_lag_measured(built.metrics):
                 await runtime.jobs.start()  # jobs a stop left queued or running resume now
+                if freeze_heap:
+                    frozen = freeze_startup_heap()
+                    logger.info("event=heap_frozen objects=%d", frozen)
                 yield
 
     app = FastAPI(title="Docent", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
@@ -129,3 +144,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     for router in ROUTERS:
         app.include_router(router)
     return app
+
+
+def create_served_app() -> FastAPI:
+    """The app ``docent serve`` runs: :func:`create_app`, its start-up heap frozen once ready."""
+    return create_app(freeze_heap=True)

@@ -67,7 +67,7 @@ def serve_command(
         raise typer.Exit(2) from exc
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:
-        uvicorn.run("api.app:create_app", factory=True, host=host, port=port)
+        uvicorn.run("api.app:create_served_app", factory=True, host=host, port=port)
     finally:
         if claim is not None:
             claim.release()
