@@ -6,7 +6,10 @@ only served from here at the exact revision it was read at: every write of recor
 through the store changes the collection's revision token in the same Chroma call, so
 a cached record is what Chroma holds for as long as the token is the same. The one write
 that keeps the token, a ``pending`` record set ``done`` under its document's lock, is
-covered by never caching ``pending`` records. The key also holds the records
+covered by never caching ``pending`` records. A write spread over several Chroma calls
+changes the token in its last one: until then the cache serves the records as they were
+before the write, as a lookup a moment earlier would have read them (lookups take no
+lock; writers check what they rely on under their locks). The key also holds the records
 collection's Chroma id, so a dropped and recreated collection never matches.
 
 One file per collection (``<folder>/<collection>.json``), replaced atomically; a missing,
