@@ -80,6 +80,11 @@ class RecordCache:
                     snapshot.records[doc_id] = record
                     snapshot.dirty = True
 
+    def forget(self, name: str) -> None:
+        """Drop what is kept of ``name`` in memory: its revision is changing (not saved)."""
+        with self._lock:
+            self._snapshots.pop(name, None)
+
     def save(self) -> None:
         """Write the snapshots that gained records (failures are logged: it is a cache)."""
         if self.folder is None:

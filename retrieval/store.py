@@ -727,6 +727,7 @@ class ChunkStore:
         if bump:
             ids.append(REVISION_ID)
             metadatas.append({"token": uuid.uuid4().hex, "at": utc_now()})
+            self._record_cache.forget(name)  # read at the revision this write ends
         if not ids:
             return
         docs = self._docs(name, create=True)
@@ -754,6 +755,7 @@ class ChunkStore:
         if bump:  # the row exists: the pending call wrote it
             ids.append(REVISION_ID)
             metadatas.append({"token": uuid.uuid4().hex, "at": utc_now()})
+            self._record_cache.forget(name)
         docs = self._docs(name, create=True)
         start = 0
         while start < len(ids):

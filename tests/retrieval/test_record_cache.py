@@ -130,6 +130,20 @@ def test_a_rewritten_document_is_read_again(folder: Path) -> None:
     assert (records[doc_id_for(sources()[5])].version, reads) == ("v2", [])
 
 
+def test_records_read_before_a_write_of_the_same_store_are_not_saved(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    store.ensure_collection(NAME, "fake", DIM)
+    store.write_documents(NAME, [document(s) for s in sources()], embed_model="fake")
+    store.get_records(NAME, [doc_id_for(s) for s in sources()])  # read at this revision
+    store.write_documents(NAME, [document(sources()[0], "v2")], embed_model="fake")
+    store.close()
+
+    assert not (tmp_path / RECORD_CACHE_DIR / f"{NAME}.json").exists()
+    records, reads = lookup(tmp_path)
+    assert records[doc_id_for(sources()[0])].version == "v2"
+    assert len(reads) == DOCS
+
+
 @pytest.mark.parametrize("how", ["delete_document", "delete_records"])
 def test_a_deleted_document_is_gone(folder: Path, how: str) -> None:
     gone = doc_id_for(sources()[7])
