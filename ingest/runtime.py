@@ -27,7 +27,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from ingest.pipeline import FileReader, Ingestor
-from retrieval.answer import Answerer
 from retrieval.chat import OllamaChat
 from retrieval.embedder import OllamaEmbedder
 from retrieval.ollama_client import PROBE_TIMEOUT_SECONDS, OllamaAdmin
@@ -36,8 +35,9 @@ from retrieval.settings import Settings, get_settings
 from retrieval.store import ChunkStore
 from retrieval.types import ChatModel, Embedder
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where first used: ``docent ingest`` answers nothing
     from ingest.jobs import JobRunner
+    from retrieval.answer import Answerer
     from retrieval.langchain_adapters import DocentAnswerRunnable, DocentRetriever
 
 logger = logging.getLogger(__name__)
@@ -97,6 +97,8 @@ class Runtime:
 
     @cached_property
     def answerer(self) -> Answerer:
+        from retrieval.answer import Answerer
+
         return Answerer(self.settings, self.searcher, self.chat)
 
     @cached_property

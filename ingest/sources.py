@@ -107,6 +107,20 @@ def _visible_files(root: Path) -> list[tuple[str, Path]]:
     return [("/".join(parts), path) for parts, path in found]
 
 
+def _supported(source: str, known: dict[str, bool]) -> bool:
+    """:func:`is_supported`, asked once per suffix (``known``: the answers so far).
+
+    The suffix is ``PurePath(source).suffix``, the only part of the name it looks at,
+    found without building a path for every file (10,000 paths cost 60 ms).
+    """
+    name = source.rpartition("/")[2]
+    dot = name.rfind(".")
+    suffix = name[dot:] if 0 < dot < len(name) - 1 else ""
+    if suffix not in known:
+        known[suffix] = is_supported(source)
+    return known[suffix]
+
+
 def discover(paths: list[Path], glob: str | None = None, shard: Shard | None = None) -> Discovery:
     """List the files under ``paths``.
 
@@ -121,6 +135,7 @@ def discover(paths: list[Path], glob: str | None = None, shard: Shard | None = N
     found = Discovery()
     seen: set[tuple[str, str]] = set()
     roots: dict[str, str] = {}
+    supported: dict[str, bool] = {}
     for raw in paths:
         path = raw.expanduser()
         if not path.exists():
@@ -138,14 +153,15 @@ def discover(paths: list[Path], glob: str | None = None, shard: Shard | None = N
             resolved = path.resolve()
             candidates = [(resolved.name, resolved)] if resolved.is_file() else []
             explicit = True
+        root_name = str(root)
         # only folders define what --sync may remove; a file argument never does
-        present = found.present.setdefault(str(root), set()) if path.is_dir() else set()
+        present = found.present.setdefault(root_name, set()) if path.is_dir() else set()
         for source, candidate in candidates:
             present.add(source)
-            if (str(root), source) in seen or (shard and not shard.owns(source)):
+            if (root_name, source) in seen or (shard and not shard.owns(source)):
                 continue
-            seen.add((str(root), source))
-            if not explicit and not is_supported(source):
+            seen.add((root_name, source))
+            if not explicit and not _supported(source, supported):
                 found.skipped.append(
                     FileResult(
                         source=source,
@@ -156,13 +172,13 @@ def discover(paths: list[Path], glob: str | None = None, shard: Shard | None = N
                     )
                 )
                 continue
-            other = roots.setdefault(source, str(root))
-            if other != str(root):
+            other = roots.setdefault(source, root_name)
+            if other != root_name:
                 raise InvalidRequest(
                     f"Expected one file per document name, got {source!r} in both {other} "
                     f"and {root}. A document is named by its path relative to the folder "
                     "given: ingest these into separate collections (--collection), or give "
                     "their common parent folder."
                 )
-            found.files.append(SourceFile(source=source, path=candidate, root=str(root)))
+            found.files.append(SourceFile(source=source, path=candidate, root=root_name))
     return found

@@ -17,6 +17,7 @@ import httpx
 import ollama
 
 from retrieval.errors import OllamaFailed, OllamaModelMissing, OllamaUnavailable
+from retrieval.tls import client_verify
 from retrieval.types import ModelInfo
 
 PROBE_TIMEOUT_SECONDS = 10.0
@@ -29,12 +30,17 @@ def make_async_client(
 ) -> ollama.AsyncClient:
     """An ``ollama.AsyncClient`` for ``url`` (already normalised, see settings).
 
+    For an ``http://`` URL no TLS certificates are read unless TLS is spoken (see
+    :mod:`retrieval.tls`): a client is cheap to build.
+
     Args:
         url: Ollama's base URL.
         timeout: seconds for connecting and for each read.
         transport: an httpx transport instead of the network (tests: ``MockTransport``).
     """
-    return ollama.AsyncClient(host=url, timeout=timeout, transport=transport)
+    return ollama.AsyncClient(
+        host=url, timeout=timeout, transport=transport, verify=client_verify(url)
+    )
 
 
 def normalise_model_name(name: str) -> str:
@@ -74,7 +80,9 @@ class OllamaAdmin:
         self.url = url
         self._transport = transport
         self._client = make_async_client(url, timeout, transport=transport)
-        self.http = httpx.AsyncClient(base_url=url, timeout=timeout, transport=transport)
+        self.http = httpx.AsyncClient(
+            base_url=url, timeout=timeout, transport=transport, verify=client_verify(url)
+        )
 
     async def models(self) -> set[str]:
         """The models Ollama has pulled (names normalised with their tag).

@@ -65,6 +65,7 @@ from retrieval.errors import (
     InvalidRequest,
 )
 from retrieval.locks import StoreLocks, WriterClaim
+from retrieval.record_cache import RecordCache
 from retrieval.records import (
     CollectionInfo,
     DocumentRecord,
@@ -118,6 +119,9 @@ _DIMENSION_KEY = "docent:dimension"
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,62}[a-zA-Z0-9]$")
 _DUMMY = [1.0]
 _ID_LOOKUP_BATCH = 5000
+RECORD_CACHE_FROM = 100
+"""Record lookups of this many documents or more go through the :class:`RecordCache`."""
+RECORD_CACHE_DIR = "docent-records"
 _PROBE = "Docent checks that this model can embed text."
 
 
@@ -203,6 +207,11 @@ class ChunkStore:
         persist_dir: embedded Chroma's folder (its write claim and locks live there).
         lock_dir: the folder of write locks; default: ``persist_dir/locks``, or a
             private temporary folder (in-memory stores).
+
+    Large record lookups are served from a :class:`~retrieval.record_cache.RecordCache`
+    while the collection's revision is the one they were read at; it is kept on disk
+    beside the data (``persist_dir/docent-records``, or in ``lock_dir`` for a server),
+    and written by :meth:`close`.
     """
 
     def __init__(
@@ -217,6 +226,12 @@ class ChunkStore:
         """Where the data lives, for messages (a path or ``host:port``)."""
         self.persist_dir = persist_dir
         """Embedded Chroma's folder; None for a Chroma server or an in-memory store."""
+        cache_dir = None
+        if persist_dir is not None:
+            cache_dir = persist_dir / RECORD_CACHE_DIR
+        elif lock_dir is not None:
+            cache_dir = lock_dir / RECORD_CACHE_DIR
+        self._record_cache = RecordCache(cache_dir)
         if lock_dir is None:
             lock_dir = (
                 persist_dir / "locks"
@@ -250,7 +265,8 @@ class ChunkStore:
             self._claim.acquire(label or _process_label())
 
     def close(self) -> None:
-        """Release this store's claim on embedded Chroma (the client stays usable to read)."""
+        """Save the record cache; release the claim on embedded Chroma (reads still work)."""
+        self._record_cache.save()
         if self._claim is not None:
             self._claim.release()
 
@@ -590,15 +606,35 @@ class ChunkStore:
         return sorted(records, key=lambda r: r.source)
 
     def get_records(self, name: str, doc_ids: Sequence[str]) -> dict[str, DocumentRecord]:
-        """Records of these documents, by ``doc_id`` (absent ones left out)."""
+        """Records of these documents, by ``doc_id`` (absent ones left out).
+
+        From :data:`RECORD_CACHE_FROM` documents on, the ``done`` records read at the
+        collection's current revision are served from the record cache (the revision is
+        read first: one small Chroma call), and only the others are read from Chroma.
+        """
         docs = self._docs(name) if doc_ids else None
         if docs is None:
             return {}
+        wanted = list(dict.fromkeys(doc_ids))
+        key = self._revision_key(docs) if len(wanted) >= RECORD_CACHE_FROM else ""
+        found, unknown = self._record_cache.lookup(name, key, wanted) if key else ({}, wanted)
+        if not unknown:
+            return found
         with _chroma_errors(self.where):
-            got = docs.get(ids=list(dict.fromkeys(doc_ids)), include=["metadatas"])
-        return {
+            got = docs.get(ids=unknown, include=["metadatas"])
+        read = {
             i: record_from(i, m or {}) for i, m in zip(got["ids"], got["metadatas"], strict=True)
         }
+        if key:
+            self._record_cache.remember(name, key, read)
+        return found | read
+
+    def _revision_key(self, docs: Any) -> str:
+        """The records collection's id and revision token ("": no revision written yet)."""
+        with _chroma_errors(self.where):
+            got = docs.get(ids=[REVISION_ID], include=["metadatas"])
+        token = str(got["metadatas"][0].get("token", "")) if got["ids"] else ""
+        return f"{docs.id}:{token}" if token else ""
 
     def record_count(self, name: str) -> int:
         """How many document records the collection holds (Chroma counts them: no rows read)."""
@@ -691,6 +727,7 @@ class ChunkStore:
         if bump:
             ids.append(REVISION_ID)
             metadatas.append({"token": uuid.uuid4().hex, "at": utc_now()})
+            self._record_cache.forget(name)  # read at the revision this write ends
         if not ids:
             return
         docs = self._docs(name, create=True)
@@ -718,6 +755,7 @@ class ChunkStore:
         if bump:  # the row exists: the pending call wrote it
             ids.append(REVISION_ID)
             metadatas.append({"token": uuid.uuid4().hex, "at": utc_now()})
+            self._record_cache.forget(name)
         docs = self._docs(name, create=True)
         start = 0
         while start < len(ids):
@@ -780,11 +818,13 @@ class ChunkStore:
             self._bump(name)
 
     def delete_records(self, name: str, doc_ids: Sequence[str]) -> None:
+        """Delete document records, with a new revision (the record cache relies on it)."""
         docs = self._docs(name) if doc_ids else None
         if docs is not None:
             self._writing()
             with _chroma_errors(self.where):
                 docs.delete(ids=list(doc_ids))
+            self._bump(name)
 
     def _check_model(self, name: str, embed_model: str) -> None:
         built_with = str((self._chunks(name).metadata or {}).get(_MODEL_KEY, ""))
@@ -921,8 +961,7 @@ class ChunkStore:
             if doc_id not in records and not ids:
                 raise DocumentNotFound(f"Document {doc_id!r} is not in collection {name!r}.")
             self.delete_chunks(name, ids)
-            self.delete_records(name, [doc_id])
-            self._bump(name)
+            self.delete_records(name, [doc_id])  # a new revision
         return len(ids)
 
     # -- for derived indexes: change log, cheap counts, id walks, source -> chunk ids ----

@@ -143,9 +143,9 @@ def ingest_command(
     ingested); 2 bad usage, or Ollama / Chroma unusable (or, with --watch, the collection
     was deleted); a watch stopped with Ctrl-C exits 0.
     """
-    import asyncio
     import json
 
+    from api.cli.running import run
     from ingest.progress import progress_display
 
     if watch:
@@ -157,7 +157,7 @@ def ingest_command(
 
     with progress_display(sys.stderr if as_json else sys.stdout) as progress:
         try:
-            report = asyncio.run(
+            report = run(
                 run_ingest(
                     paths,
                     workers=workers,
