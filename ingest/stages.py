@@ -345,10 +345,11 @@ class EmbedStage:
         """The wave, or for the run's last wave, its documents in two parts.
 
         After the last wave is embedded the embedding server idles while it is written
-        (0.5-0.9 s for 460 chunks here). Split, the first part is written while the
-        server embeds the tail (about 1/:data:`TAIL_SHARE` of the chunks), so only the
-        tail's short write is left after the last request. Not when embedding is the fast
-        stage (:attr:`writer_bound`): there the split would only add a write's fixed cost.
+        (0.3-0.9 s for 460 chunks on this machine). Split, the first part is written
+        while the server embeds the tail (about 1/:data:`TAIL_SHARE` of the chunks), so
+        only the tail's short write is left after the last request. Not when embedding
+        is the fast stage (:attr:`writer_bound`): there the split would only add a
+        write's fixed cost.
         """
         if not last or self.writer_bound or len(wave) < 2:
             return [wave] if wave else []
