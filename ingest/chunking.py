@@ -80,6 +80,9 @@ class TextPiece:
     page: int
     start: int
     end: int
+    tokens: int
+    """Tokens the embedding model reads for ``text``, [CLS] and [SEP] included: exactly
+    :func:`retrieval.tokens.count_tokens` of it, so the embedder need not count again."""
 
 
 @lru_cache(maxsize=1 << 16)
@@ -227,11 +230,12 @@ def split_text(text: str, page: int, plan: ChunkingPlan, *, markdown: bool) -> l
         if a == b:
             continue
         chunk = text[a:b]
-        if tokens_of.count(a, b) + SPECIAL_TOKENS <= plan.limit:
-            pieces.append(TextPiece(chunk, page, a, b))
+        tokens = tokens_of.count(a, b) + SPECIAL_TOKENS
+        if tokens <= plan.limit:
+            pieces.append(TextPiece(chunk, page, a, b, tokens))
             continue
         for x, y in _hard_cut(chunk, plan.limit):
-            pieces.append(TextPiece(chunk[x:y], page, a + x, a + y))
+            pieces.append(TextPiece(chunk[x:y], page, a + x, a + y, count_tokens(chunk[x:y])))
     return pieces
 
 

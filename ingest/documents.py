@@ -48,6 +48,8 @@ class PreparedDoc:
     """Ids already stored (an interrupted run's): not embedded again."""
     notes: tuple[str, ...] = ()
     vectors: dict[str, list[float]] = field(default_factory=dict)
+    tokens: dict[str, int] = field(default_factory=dict)
+    """Each chunk's tokens (by id), as the chunker counted them: they size embedding requests."""
 
     @property
     def missing(self) -> list[Chunk]:
@@ -91,4 +93,5 @@ def prepare_document(
         )
         for index, piece in enumerate(outcome.pieces)
     ]
-    return PreparedDoc(file, record, chunks, notes=tuple(outcome.notes))
+    tokens = {chunk.id: piece.tokens for chunk, piece in zip(chunks, outcome.pieces, strict=True)}
+    return PreparedDoc(file, record, chunks, notes=tuple(outcome.notes), tokens=tokens)

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, runtime_checkable
 
 from ingest.chunking import ChunkingPlan, chunk_version, content_hash
 from ingest.documents import PreparedDoc, load_bytes, prepare_document
@@ -37,6 +37,9 @@ READ_BATCH_BYTES = 1 << 20
 """A read batch ends at this many files or bytes (a larger file goes alone)."""
 READ_AHEAD_WAVES = 2
 """Chunks read ahead of the embedder, in waves: a full wave is ready when the writer is."""
+TAIL_SHARE = 8
+"""The run's last wave leaves about this fraction of its chunks to embed after the rest
+is handed to the writer (see :meth:`EmbedStage.parts`)."""
 
 Docs = asyncio.Queue[PreparedDoc | None]
 Waves = asyncio.Queue[list[PreparedDoc] | None]
@@ -57,6 +60,15 @@ class FileReader(Protocol):
     ) -> list[ReadOutcome | FileFailure]: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class CountingEmbedder(Protocol):
+    """An embedder that takes each text's token count instead of counting it again."""
+
+    async def embed_counted(
+        self, texts: Sequence[str], tokens: Sequence[int]
+    ) -> list[list[float]]: ...
 
 
 class Progress:
@@ -315,14 +327,38 @@ class EmbedStage:
         self.run = run
         self.budget = budget
         self.wave_size = run.settings.ollama.embed_wave_size
+        self.writer_bound = False
+        """Whether an embedded wave had to wait for the writer (so embedding is not the
+        slow stage)."""
 
     async def __call__(self, inbox: Docs, out: Waves) -> None:
         closed = False
         while not closed:
             wave, closed = await self._next_wave(inbox, out)
-            if wave:
-                await out.put(await self.embed_wave(wave))
+            for part in self.parts(wave, last=closed):
+                embedded = await self.embed_wave(part)
+                self.writer_bound = self.writer_bound or out.full()
+                await out.put(embedded)
         await out.put(None)  # the end (see ReadStage)
+
+    def parts(self, wave: list[PreparedDoc], *, last: bool) -> list[list[PreparedDoc]]:
+        """The wave, or for the run's last wave, its documents in two parts.
+
+        After the last wave is embedded the embedding server idles while it is written
+        (0.3-0.9 s for 460 chunks on this machine). Split, the first part is written
+        while the server embeds the tail (about 1/:data:`TAIL_SHARE` of the chunks), so
+        only the tail's short write is left after the last request. Not when embedding
+        is the fast stage (:attr:`writer_bound`): there the split would only add a
+        write's fixed cost.
+        """
+        if not last or self.writer_bound or len(wave) < 2:
+            return [wave] if wave else []
+        sizes = [len(doc.missing) for doc in wave]
+        tail_from, tail = len(wave) - 1, sizes[-1]
+        while tail_from > 1 and (tail + sizes[tail_from - 1]) * TAIL_SHARE <= sum(sizes):
+            tail_from -= 1
+            tail += sizes[tail_from]
+        return [wave[:tail_from], wave[tail_from:]]
 
     async def _next_wave(self, inbox: Docs, out: Waves) -> tuple[list[PreparedDoc], bool]:
         """Documents for one wave, and whether the inbox closed.
@@ -371,9 +407,15 @@ class EmbedStage:
         return wave
 
     async def _embed(self, wave: list[PreparedDoc]) -> None:
-        chunks = [c for doc in wave for c in doc.missing]
-        vectors = await self.run.embedder.embed_documents([c.text for c in chunks])
-        by_id = dict(zip((c.id for c in chunks), vectors, strict=True))
+        chunks = [(doc, c) for doc in wave for c in doc.missing]
+        texts = [c.text for _, c in chunks]
+        embedder = self.run.embedder
+        if isinstance(embedder, CountingEmbedder):  # the chunker counted every chunk
+            tokens = [doc.tokens[c.id] for doc, c in chunks]
+            vectors = await embedder.embed_counted(texts, tokens)
+        else:
+            vectors = await embedder.embed_documents(texts)
+        by_id = dict(zip((c.id for _, c in chunks), vectors, strict=True))
         for doc in wave:
             doc.vectors = {c.id: by_id[c.id] for c in doc.missing}
         self.run.progress.embedded(len(chunks))

@@ -18,7 +18,7 @@ from ingest.chunking import (
     split_text,
 )
 from retrieval.settings import ChunkingSettings
-from retrieval.tokens import SPECIAL_TOKENS, count_tokens
+from retrieval.tokens import SPECIAL_TOKENS, count_tokens, count_tokens_batch
 from retrieval.types import ModelInfo
 from tests.datasets import dataset, xquad
 
@@ -101,6 +101,7 @@ def test_pathological_long_word_is_cut_to_fit():
     text = "a" * 3000 + " tail"
     pieces = split_text(text, 0, ChunkingPlan(size=30, overlap=0, limit=32), markdown=False)
     assert all(count_tokens(p.text) <= 32 for p in pieces)
+    assert [p.tokens for p in pieces] == [count_tokens(p.text) for p in pieces]
     assert "".join(p.text for p in pieces).replace(" ", "").startswith("a" * 3000)
 
 
@@ -167,7 +168,10 @@ def test_page_counts_equal_counting_each_span_alone(text, data):
 @given(documents | any_text, plans, st.booleans())
 def test_chunks_are_those_of_counting_each_span_alone(text, plan, markdown):
     # chunk ids depend on the chunks: a store's re-ingest stays exact only if they are equal
-    assert split_text(text, 0, plan, markdown=markdown) == _span_by_span(text, plan, markdown)
+    pieces = split_text(text, 0, plan, markdown=markdown)
+    assert pieces == _span_by_span(text, plan, markdown)
+    # each chunk carries the count the embedder would make of its text (sizes its requests)
+    assert [p.tokens for p in pieces] == [count_tokens(p.text) for p in pieces]
 
 
 def test_real_corpora_chunk_as_when_each_span_was_counted_alone():
@@ -183,5 +187,6 @@ def test_real_corpora_chunk_as_when_each_span_was_counted_alone():
         for markdown in (False, True):
             new = split_text(text, 0, plan, markdown=markdown)
             assert new == _span_by_span(text, plan, markdown)
+            assert [p.tokens for p in new] == count_tokens_batch([p.text for p in new])
             pieces += len(new)
     assert pieces > len(texts) * 2  # the corpora were split, not passed whole

@@ -7,6 +7,7 @@ import json
 
 import httpx
 import ollama
+import pytest
 
 from retrieval.embedder import OllamaEmbedder
 from retrieval.settings import OllamaSettings
@@ -98,3 +99,32 @@ async def test_adaptive_and_fixed_batches_give_the_same_vectors(ollama_host, emb
     for x, y in zip(a, b, strict=True):
         assert max(abs(p - q) for p, q in zip(x, y, strict=True)) < 1e-4
     assert adaptive.calls > 1  # 40 sentences do not fit 128 tokens: several requests
+
+
+async def test_given_token_counts_size_the_requests_and_nothing_is_counted(tmp_path, monkeypatch):
+    seen: list[list[str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        inputs = json.loads(request.content)["input"]
+        seen.append(inputs)
+        return httpx.Response(
+            200, json={"model": "m", "embeddings": [[float(len(t))] for t in inputs]}
+        )
+
+    def no_counting(texts: list[str]) -> list[int]:
+        raise AssertionError("counted again")
+
+    monkeypatch.setattr("retrieval.embedder.count_tokens_batch", no_counting)
+    settings = adaptive_settings(tmp_path, embed_batch_tokens=64, embed_max_batch_tokens=64)
+    embedder = OllamaEmbedder(settings)
+    embedder._hosts[0].client = ollama.AsyncClient(
+        host=embedder.urls[0], transport=httpx.MockTransport(handler)
+    )
+    texts = ["a", "bb", "ccc", "dddd"]  # 3-6 tokens each: one request if counted
+    vectors = await embedder.embed_counted(texts, [40, 30, 40, 30])
+    with pytest.raises(ValueError, match="3 token counts for 4 texts"):
+        await embedder.embed_counted(texts, [1, 2, 3])
+    await embedder.aclose()
+    assert vectors == [[1.0], [2.0], [3.0], [4.0]]  # input order kept
+    # sized by the given counts (64 a request), shortest first
+    assert seen == [["bb", "dddd"], ["a"], ["ccc"]]
