@@ -12,6 +12,9 @@
 Usage: ``python -m bench lexical --chunks 100000`` (``--quick``: a few hundred chunks, for
 CI). ``--store DIR`` keeps the ingested store for later runs; ``--docent-root PATH`` runs
 ``docent`` from another checkout (e.g. main, for "before" figures) against a copy of it.
+``--chroma-server`` measures the same table with ``docent serve`` against ``chroma run`` on
+that copy (its lexical index built once from the server and timed apart), and reports the
+Chroma server's RSS beside ``docent serve``'s.
 """
 
 from __future__ import annotations
