@@ -223,7 +223,7 @@ class Searcher:
         name = request.collection
         texts = pool if request.mmr else k  # lexical hits loaded with their text
         if mode == "lexical":
-            hits = await self._lexical(name, query, pool, where, texts, check=None)
+            hits, _ = await self._lexical(name, query, pool, where, texts, check=None)
         else:
             model = self._embedder.model  # the collection's must be this one
             if mode == "dense":
@@ -237,7 +237,7 @@ class Searcher:
                 # the lexical half's thread hop
                 adaptive = self._settings.retrieval.fusion == "adaptive"
                 (lexical, top_vector), (vector, dense), profile = await _first_error_first(
-                    self._lexical_ranked(
+                    self._lexical(
                         name, query, pool, where, texts, check=model, top_vector=adaptive
                     ),
                     self._dense_with_vector(name, query, pool, where),
@@ -364,23 +364,13 @@ class Searcher:
         texts: int,
         *,
         check: str | None,
-    ) -> list[Hit]:
-        """The BM25 hits, the first ``texts`` with their text: one thread hop in all."""
-        hits, _ = await self._lexical_ranked(name, query, n, where, texts, check=check)
-        return hits
-
-    async def _lexical_ranked(
-        self,
-        name: str,
-        query: str,
-        n: int,
-        where: MetadataFilter,
-        texts: int,
-        *,
-        check: str | None,
         top_vector: bool = False,
     ) -> tuple[list[Hit], list[float] | None]:
-        """:meth:`_lexical`, and the top hit's vector when ``top_vector`` (else None)."""
+        """The BM25 hits (the first ``texts`` with their text), in one thread hop.
+
+        Returns:
+            The hits, and the top hit's vector when ``top_vector`` (else None).
+        """
         return await asyncio.to_thread(
             self._lexical_sync, name, query, n, where, texts, check, top_vector
         )
