@@ -582,13 +582,8 @@ class ChunkStore:
         """A token that changes whenever the collection's chunks change."""
         chunks = self._chunks(name)
         docs = self._docs(name)
-        token = "0"
-        if docs is not None:
-            with _chroma_errors(self.where):
-                got = docs.get(ids=[REVISION_ID], include=["metadatas"])
-            if got["ids"]:
-                token = str(got["metadatas"][0].get("token", ""))
-        return f"{chunks.id}:{token}"
+        token = None if docs is None else self._revision_token(docs)
+        return f"{chunks.id}:{'0' if token is None else token}"
 
     def list_documents(self, name: str) -> list[DocumentRecord]:
         """Records of the documents in the collection, sorted by source."""
@@ -631,10 +626,14 @@ class ChunkStore:
 
     def _revision_key(self, docs: Any) -> str:
         """The records collection's id and revision token ("": no revision written yet)."""
+        token = self._revision_token(docs)
+        return f"{docs.id}:{token}" if token else ""
+
+    def _revision_token(self, docs: Any) -> str | None:
+        """The token of the records collection's revision row (None: no row yet)."""
         with _chroma_errors(self.where):
             got = docs.get(ids=[REVISION_ID], include=["metadatas"])
-        token = str(got["metadatas"][0].get("token", "")) if got["ids"] else ""
-        return f"{docs.id}:{token}" if token else ""
+        return str(got["metadatas"][0].get("token", "")) if got["ids"] else None
 
     def record_count(self, name: str) -> int:
         """How many document records the collection holds (Chroma counts them: no rows read)."""
