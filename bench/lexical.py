@@ -89,7 +89,7 @@ def _env(run: Run) -> dict[str, str]:
 
 
 def _docent(run: Run, *args: str) -> list[str]:
-    code = "import sys; from api.cli import app; sys.argv[0] = 'docent'; app()"
+    code = "import sys; from api.cli import main; sys.argv[0] = 'docent'; main()"
     return [sys.executable, "-c", code, *args]
 
 

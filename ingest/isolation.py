@@ -22,6 +22,7 @@ from typing import Any
 
 from ingest.chunking import ChunkingPlan
 from ingest.ocr import TIME_SHARE, OcrOptions
+from ingest.reader_server import reader_context
 from ingest.reading import ReadOutcome, read_and_split
 from ingest.results import FileFailure
 
@@ -116,9 +117,7 @@ class IsolatedReader:
             budget = timeout_seconds * TIME_SHARE
             options = dataclasses.replace(options, time_budget_seconds=budget)
         self.ocr = options
-        self._context = multiprocessing.get_context("forkserver")
-        # the fork server imports the readers once; each worker is then a cheap fork
-        self._context.set_forkserver_preload(["ingest.reading"])
+        self._context = reader_context()
         self._spawn: Callable[[Any, int], _Worker] = _Worker
         self._idle: queue.Queue[_Worker | None] = queue.Queue()
         self._all: list[_Worker] = []

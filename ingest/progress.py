@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,14 +37,37 @@ def describe(result: FileResult) -> str:
     return line
 
 
+LINE_DELAY_SECONDS = 0.05
+"""The longest a finished file's line waits to be written with the lines after it."""
+
+
 class LineProgress(Progress):
-    """One plain line per finished file (for logs and pipes)."""
+    """One plain line per finished file (for logs and pipes).
+
+    Lines are written together, at most :data:`LINE_DELAY_SECONDS` after the first of
+    them: one write per line was a tenth of an unchanged re-ingest of 10,000 files.
+    Call :meth:`flush` at the end (:func:`progress_display` does).
+    """
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
+        self._lines: list[str] = []
 
     def file_done(self, result: FileResult) -> None:
-        print(describe(result), file=self.stream, flush=True)
+        self._lines.append(describe(result))
+        if len(self._lines) > 1:
+            return  # the first line of the batch has a flush coming
+        try:
+            asyncio.get_running_loop().call_later(LINE_DELAY_SECONDS, self.flush)
+        except RuntimeError:  # no event loop to call it later: write it now
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the lines waiting, if any."""
+        if self._lines:
+            lines, self._lines = self._lines, []
+            self.stream.write("\n".join(lines) + "\n")
+            self.stream.flush()
 
 
 class BarProgress(Progress):
@@ -97,4 +121,8 @@ def progress_display(stream: TextIO) -> Iterator[Progress]:
         with BarProgress(Console(file=stream)) as bar:
             yield bar
     else:
-        yield LineProgress(stream)
+        lines = LineProgress(stream)
+        try:
+            yield lines
+        finally:
+            lines.flush()

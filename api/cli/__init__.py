@@ -19,6 +19,7 @@ from api.cli.check import check_command
 from api.cli.doctor import doctor_command
 from api.cli.errors import EXIT_UNUSABLE
 from api.cli.evaluate import eval_app
+from api.cli.exiting import exit_now
 from api.cli.ingest import ingest_command
 from api.cli.installation import ForeignPackage, check_own_packages
 from api.cli.serve import serve_command
@@ -51,7 +52,10 @@ def _checked(run: typer.Typer) -> None:
     except ForeignPackage as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_UNUSABLE) from exc
-    run()
+    try:
+        run()  # a Typer app ends by raising SystemExit, even on success
+    except SystemExit as end:
+        exit_now(end.code)
 
 
 def main() -> None:

@@ -50,6 +50,9 @@ async def run_ingest(
     With ``watch``, it is called with the first run's report, then the folders are kept
     in sync (one line per change on stdout) until interrupted.
     """
+    from ingest.reader_server import start_reader_server
+
+    start_reader_server()  # it imports the readers while this process imports the rest
     from ingest.runtime import open_runtime
     from ingest.service import ingest_paths
     from retrieval.settings import get_settings
