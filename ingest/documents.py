@@ -25,16 +25,16 @@ def load_bytes(file: SourceFile, max_mb: float) -> bytes:
         FileFailure: ``too_large``, or ``unreadable`` with the system's reason.
     """
     try:
-        size = file.size()
-        if size > max_mb * 1024 * 1024:
-            raise FileFailure(
-                "too_large",
-                f"{size / 1024 / 1024:.1f} MB is over the {max_mb:g} MB limit "
-                "(DOCENT_INGEST_MAX_FILE_MB)",
-            )
-        return file.read_bytes()
+        size, data = file.read_within(int(max_mb * 1024 * 1024))
     except OSError as exc:
         raise FileFailure("unreadable", f"cannot be read: {exc.strerror}") from exc
+    if data is None:
+        raise FileFailure(
+            "too_large",
+            f"{size / 1024 / 1024:.1f} MB is over the {max_mb:g} MB limit "
+            "(DOCENT_INGEST_MAX_FILE_MB)",
+        )
+    return data
 
 
 @dataclass
