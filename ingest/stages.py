@@ -30,9 +30,6 @@ from retrieval.write_pacing import WritePacing
 T = TypeVar("T")
 RECORD_LOOKUP_BATCH = 2000
 WAVE_WAIT_SECONDS = 0.2
-FIRST_WAVE_WAIT_SECONDS = 0.02
-"""How long the first wave waits for more documents (long enough to see that a small run
-has none left, so that its only wave is split as the last one; see :meth:`EmbedStage.parts`)."""
 WAVE_POLL_SECONDS = 0.05
 """How often a wave past its wait checks whether the writer is free."""
 READ_BATCH_FILES = 16
@@ -333,8 +330,6 @@ class EmbedStage:
         self.writer_bound = False
         """Whether an embedded wave had to wait for the writer (so embedding is not the
         slow stage)."""
-        self.waves = 0
-        """Waves gathered so far."""
 
     async def __call__(self, inbox: Docs, out: Waves) -> None:
         closed = False
@@ -371,17 +366,13 @@ class EmbedStage:
         Waits briefly (:data:`WAVE_WAIT_SECONDS`) to fill the wave, and on for as long as
         the writer still has an embedded wave waiting: a wave sent then would only wait
         too, and each wave is one store write with a fixed cost, so fuller is faster.
-        The run's first wave waits less (:data:`FIRST_WAVE_WAIT_SECONDS`): the embedding
-        server is idle until it is sent, and starts on it while the next wave fills.
         """
         first = await inbox.get()
         if first is None:
             return [], True
         wave, size = [first], len(first.missing)
         await self.budget.release(size)
-        self.waves += 1
-        wait = WAVE_WAIT_SECONDS if self.waves > 1 else FIRST_WAVE_WAIT_SECONDS
-        deadline = time.monotonic() + wait
+        deadline = time.monotonic() + WAVE_WAIT_SECONDS
         while size < self.wave_size:
             timeout = deadline - time.monotonic()
             if timeout <= 0:

@@ -4,19 +4,15 @@ embed stage (the chunker's token counts, the last wave's tail)."""
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import cast
 
-from ingest import stages
-from ingest.chunking import ChunkingPlan, TextPiece
+from ingest.chunking import TextPiece
 from ingest.documents import PreparedDoc, prepare_document
 from ingest.pipeline import Ingestor
 from ingest.reading import InProcessReader, ReadOutcome
-from ingest.results import FileFailure
 from ingest.service import ingest_paths
 from ingest.sources import SourceFile
 from ingest.stages import ChunkBudget, EmbedStage, RunContext
@@ -87,11 +83,7 @@ async def test_chunks_are_embedded_with_the_chunkers_token_counts(test_settings,
     assert tokens == count_tokens_batch(texts)
 
 
-async def test_the_last_wave_is_written_while_its_tail_is_embedded(
-    test_settings, tmp_path, monkeypatch
-):
-    # the first wave waits long enough to see the end on a loaded machine too
-    monkeypatch.setattr(stages, "FIRST_WAVE_WAIT_SECONDS", 2.0)
+async def test_the_last_wave_is_written_while_its_tail_is_embedded(test_settings, tmp_path):
     store = ChunkStore.ephemeral()
     first_part: list[int] = []
 
@@ -112,50 +104,6 @@ async def test_the_last_wave_is_written_while_its_tail_is_embedded(
     assert report.ok
     assert report.chunks_added == 10
     assert [len(batch) for batch, _ in embedder.counted] == [9, 1]
-
-
-class HeldBackReader(InProcessReader):
-    """Reads the first batch of files at once, every later one only after ``release``."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.release = threading.Event()
-        self.batches = 0
-
-    def read_many(
-        self, files: Sequence[tuple[str, bytes]], plan: ChunkingPlan
-    ) -> list[ReadOutcome | FileFailure]:
-        self.batches += 1
-        if self.batches > 1:
-            self.release.wait(30)
-        return super().read_many(files, plan)
-
-
-async def test_the_first_wave_goes_without_waiting_for_more_documents(
-    test_settings, tmp_path, monkeypatch
-):
-    """The embedding server starts on the documents read first while the rest are read."""
-    monkeypatch.setattr(stages, "WAVE_WAIT_SECONDS", 20.0)  # every later wave waits long
-    settings = test_settings.model_copy(
-        update={"ingest": test_settings.ingest.model_copy(update={"workers": 1})}
-    )
-    reader = HeldBackReader()
-    first_call: list[float] = []
-
-    async def note_the_first_call(texts: list[str]) -> None:
-        if not first_call:
-            first_call.append(time.monotonic())
-            reader.release.set()
-
-    embedder = CountingFake(note_the_first_call)
-    ingestor = Ingestor(ChunkStore.ephemeral(), embedder, settings, reader=reader)
-    started = time.monotonic()
-    report = await ingest_paths(ingestor, [one_chunk_docs(tmp_path, 20)], collection="col")
-
-    assert report.ok
-    assert report.chunks_added == 20
-    assert first_call[0] - started < 10  # not after a later wave's 20 s wait
-    assert len(embedder.counted[0][0]) == stages.READ_BATCH_FILES  # the first batch read
 
 
 def prepared(chunks: int, name: str) -> PreparedDoc:
