@@ -137,7 +137,7 @@ class TutorialRun:
 
 def tutorial(host: str, folder: Path, store: Path) -> TutorialRun | None:
     """The LangChain tutorial pipeline as its own program (None: ``bench`` extra missing)."""
-    command = [sys.executable, "-m", "bench.tutorial", host, str(folder), str(store)]
+    command = [sys.executable, "-m", "bench.tutorial", host, REAL_MODEL, str(folder), str(store)]
     started = time.perf_counter()
     done = subprocess.run(command, cwd=corpus.REPO, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started

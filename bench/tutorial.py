@@ -1,4 +1,4 @@
-"""The LangChain tutorial's ingestion as a program: ``python -m bench.tutorial HOST FOLDER STORE``.
+"""The LangChain tutorial's ingestion: ``python -m bench.tutorial HOST MODEL FOLDER STORE``.
 
 ``DirectoryLoader`` + ``RecursiveCharacterTextSplitter(1000, 200)`` +
 ``Chroma.from_documents(OllamaEmbeddings)``: the ten lines a user would write instead of
@@ -22,19 +22,17 @@ except ImportError as missing:
     sys.stderr.write(f"the bench extra is not installed: {missing}\n")
     sys.exit(3)
 
-MODEL = "all-minilm"
 
-
-def main(host: str, folder: str, store: str) -> None:
+def main(host: str, model: str, folder: str, store: str) -> None:
     started = time.perf_counter()
     docs = DirectoryLoader(folder, glob="*.txt", loader_cls=TextLoader).load()
     splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200)
     splits = splitter.split_documents(docs)
-    embeddings = OllamaEmbeddings(model=MODEL, base_url=host)
+    embeddings = OllamaEmbeddings(model=model, base_url=host)
     Chroma.from_documents(splits, embeddings, persist_directory=store)
     seconds = time.perf_counter() - started
     print(json.dumps({"seconds": seconds, "chunks": len(splits)}))  # noqa: T201
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:5])

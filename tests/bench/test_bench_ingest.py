@@ -30,4 +30,8 @@ def test_ingest_quick_measures_docent_against_raw_chroma_and_raw_embed(tmp_path:
     assert float(value("unchanged re-ingest")) > 0
     assert float(value("Docent / best raw")) > 0
     assert value("re-ingest after changing 2 docs")
-    assert any(k.startswith("LangChain tutorial") for k in rows)
+    # the tutorial ran as its own program (the bench extra is installed by scripts/setup.sh)
+    tutorial_chunks = int(value("LangChain tutorial as a command").split("(")[1].split()[0])
+    assert tutorial_chunks >= 20
+    assert float(value("Docent speed / tutorial speed, both commands")) > 0
+    assert float(value("the tutorial's pipeline alone")) > 0
