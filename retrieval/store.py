@@ -725,8 +725,7 @@ class ChunkStore:
         metadatas: list[dict[str, Any]] = [record_metadata(r) for r in records]
         if bump:
             ids.append(REVISION_ID)
-            metadatas.append({"token": uuid.uuid4().hex, "at": utc_now()})
-            self._record_cache.forget(name)  # read at the revision this write ends
+            metadatas.append(self._new_revision(name))
         if not ids:
             return
         docs = self._docs(name, create=True)
@@ -741,6 +740,15 @@ class ChunkStore:
                 )
             start = end
 
+    def _new_revision(self, name: str) -> dict[str, Any]:
+        """The revision row's metadata with a new token, for a write about to end.
+
+        The record cache forgets ``name``: what it holds was read at the revision this
+        write ends.
+        """
+        self._record_cache.forget(name)
+        return {"token": uuid.uuid4().hex, "at": utc_now()}
+
     def _mark_done(
         self, name: str, doc_ids: Sequence[str], *, bump: bool, pacing: WritePacing
     ) -> None:
@@ -753,8 +761,7 @@ class ChunkStore:
         metadatas: list[dict[str, Any]] = [{"state": "done"} for _ in ids]
         if bump:  # the row exists: the pending call wrote it
             ids.append(REVISION_ID)
-            metadatas.append({"token": uuid.uuid4().hex, "at": utc_now()})
-            self._record_cache.forget(name)
+            metadatas.append(self._new_revision(name))
         docs = self._docs(name, create=True)
         start = 0
         while start < len(ids):
