@@ -250,11 +250,6 @@ def split_document(doc: LoadedDocument, plan: ChunkingPlan) -> list[TextPiece]:
     ]
 
 
-def content_hash(data: bytes) -> str:
-    """SHA-256 of a file's bytes (hex)."""
-    return hashlib.sha256(data).hexdigest()
-
-
 def chunk_version(content_hash: str, plan: ChunkingPlan) -> str:
     """Short hash of the content and the chunking: part of every chunk id."""
     return hashlib.sha256(f"{content_hash}|{plan.signature}".encode()).hexdigest()[:12]

@@ -16,9 +16,9 @@ import time
 from collections.abc import Sequence
 
 from ingest.chunking import plan_chunking
-from ingest.results import FileResult, IngestReport
+from ingest.results import FileResult, IngestReport, Progress
 from ingest.sources import Discovery, Shard, SourceFile
-from ingest.stages import FileReader, Progress, RunContext, on_disk, run_stages
+from ingest.stages import FileReader, RunContext, on_disk, run_stages
 from retrieval.errors import CollectionNotFound, DocumentNotFound
 from retrieval.settings import Settings
 from retrieval.store import ChunkStore, DocumentRecord, embedding_dimension, probe_dimension

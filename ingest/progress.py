@@ -1,4 +1,8 @@
-"""How a run shows progress: a rich bar on a terminal, plain lines otherwise."""
+"""How a run shows progress: a rich bar on a terminal, plain lines otherwise.
+
+It imports neither the pipeline nor rich up front: ``docent ingest`` enters it before it
+imports the rest of Docent (see :func:`api.cli.ingest.run_ingest`).
+"""
 
 from __future__ import annotations
 
@@ -6,23 +10,13 @@ import asyncio
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.progress import (
-    Progress as RichBar,
-)
+from ingest.results import FileResult, Progress
 
-from ingest.pipeline import Progress
-from ingest.results import FileResult
+if TYPE_CHECKING:  # rich is imported only for a terminal: a pipe gets plain lines
+    from rich.console import Console
+    from rich.progress import TaskID
 
 
 def describe(result: FileResult) -> str:
@@ -74,6 +68,15 @@ class BarProgress(Progress):
     """A rich progress bar: files, chunks embedded, embeddings/s, ETA; problems above it."""
 
     def __init__(self, console: Console) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+        from rich.progress import Progress as RichBar
+
         self.console = console
         self.bar = RichBar(
             TextColumn("[bold]ingest"),
@@ -118,6 +121,8 @@ class BarProgress(Progress):
 def progress_display(stream: TextIO) -> Iterator[Progress]:
     """A bar on a terminal (stopped on exit, whatever happens), plain lines otherwise."""
     if stream.isatty():
+        from rich.console import Console
+
         with BarProgress(Console(file=stream)) as bar:
             yield bar
     else:

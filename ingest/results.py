@@ -1,4 +1,8 @@
-"""What an ingest run reports: per-file outcomes with stable reason codes, and totals."""
+"""What an ingest run reports: per-file outcomes with stable reason codes, and totals.
+
+Also the callbacks that show them while it runs (:class:`Progress`). Light to import: the
+CLI loads it before the rest of Docent.
+"""
 
 from __future__ import annotations
 
@@ -99,3 +103,16 @@ class IngestReport:
                 if r.status == "skipped"
             ],
         }
+
+
+class Progress:
+    """Callbacks of a run; the default does nothing. The CLI renders them."""
+
+    def started(self, files: int) -> None:
+        """The run knows how many files it has."""
+
+    def file_done(self, result: FileResult) -> None:
+        """A file is finished (any status)."""
+
+    def embedded(self, chunks: int) -> None:
+        """``chunks`` more chunks were embedded."""

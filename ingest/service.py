@@ -6,13 +6,18 @@ Uploads have their own module (:mod:`ingest.uploads`). The parts (store, embedde
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ingest.pipeline import Ingestor, Progress
 from ingest.results import IngestReport
 from ingest.sources import Shard, discover
 from retrieval.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from ingest.scan import BackgroundScan
 
 
 def parse_shard(shard: Shard | str | None, *, reindex: bool) -> Shard | None:
@@ -42,6 +47,7 @@ async def ingest_paths(
     shard: Shard | str | None = None,
     progress: Progress | None = None,
     bulk: bool = False,
+    scan: BackgroundScan | None = None,
 ) -> IngestReport:
     """Ingest files and folders into ``collection`` (``docent ingest`` in Python).
 
@@ -58,6 +64,8 @@ async def ingest_paths(
         progress: callbacks for a progress display.
         bulk: large Chroma writes, for throughput (``docent ingest``); leave it off in a
             process that serves searches meanwhile (see :meth:`Ingestor.ingest`).
+        scan: a scan of the same ``paths``, ``glob`` and ``shard`` started earlier
+            (:func:`ingest.scan.start_scan`): its files are used instead of walking again.
 
     Returns:
         The report; failed files are in it, not raised.
@@ -68,7 +76,10 @@ async def ingest_paths(
         StoreLocked.
     """
     chosen = parse_shard(shard, reindex=reindex)
-    discovery = discover([Path(p) for p in paths], glob, chosen)
+    if scan is not None:
+        discovery = await asyncio.to_thread(scan.discovery)
+    else:
+        discovery = discover([Path(p) for p in paths], glob, chosen)
     return await ingestor.ingest(
         discovery,
         collection=collection,

@@ -12,6 +12,11 @@ from ingest.results import FileResult
 from retrieval.errors import InvalidRequest
 
 
+def content_hash(data: bytes) -> str:
+    """SHA-256 of a file's bytes (hex)."""
+    return hashlib.sha256(data).hexdigest()
+
+
 @dataclass(frozen=True)
 class SourceFile:
     """One document to ingest, on disk (``path``) or in memory (``data``).
@@ -25,6 +30,9 @@ class SourceFile:
     path: Path | None = None
     data: bytes | None = None
     root: str = ""
+    digest: str | None = None
+    """Its :func:`content_hash` as a scan found it before the run (:mod:`ingest.scan`):
+    enough to tell that it is unchanged; a file that is read is hashed again."""
 
     def read_within(self, limit: int) -> tuple[int, bytes | None]:
         """Its size in bytes, and its bytes unless that size is over ``limit``.

@@ -12,15 +12,15 @@ import threading
 import time
 from collections.abc import Awaitable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol, TypeVar, runtime_checkable
 
-from ingest.chunking import ChunkingPlan, chunk_version, content_hash
+from ingest.chunking import ChunkingPlan, chunk_version
 from ingest.documents import PreparedDoc, load_bytes, prepare_document
 from ingest.reading import ReadOutcome
-from ingest.results import FileFailure, FileResult, IngestReport
-from ingest.sources import SourceFile
+from ingest.results import FileFailure, FileResult, IngestReport, Progress
+from ingest.sources import SourceFile, content_hash
 from retrieval.errors import OllamaFailed
 from retrieval.settings import Settings
 from retrieval.store import ChunkStore, DocumentRecord, WriteOutcome, doc_id_for
@@ -69,19 +69,6 @@ class CountingEmbedder(Protocol):
     async def embed_counted(
         self, texts: Sequence[str], tokens: Sequence[int]
     ) -> list[list[float]]: ...
-
-
-class Progress:
-    """Callbacks of a run; the default does nothing. The CLI renders them."""
-
-    def started(self, files: int) -> None:
-        """The run knows how many files it has."""
-
-    def file_done(self, result: FileResult) -> None:
-        """A file is finished (any status)."""
-
-    def embedded(self, chunks: int) -> None:
-        """``chunks`` more chunks were embedded."""
 
 
 def path_of(file: SourceFile) -> str:
@@ -202,6 +189,8 @@ class ReadStage:
                     await out.put(doc)
 
         try:
+            if any(file.digest is not None for file in files):  # no need to load those
+                pending = iter(self._unknown(files, *await lookup))
             await first_error(*(worker() for _ in range(self._workers())))
             await lookup  # its error, even when no file needed its answer
         finally:
@@ -255,6 +244,33 @@ class ReadStage:
         if everything_seen:
             await asyncio.to_thread(store.mark_verified, target, token)
         return records, complete
+
+    def _unknown(
+        self,
+        files: Sequence[SourceFile],
+        records: dict[str, DocumentRecord],
+        complete: set[str],
+    ) -> list[SourceFile]:
+        """Finish the files that a scan's digest shows unchanged; the rest, to load.
+
+        Those are loaded and hashed again like files without a digest: what is read
+        decides what is stored.
+        """
+        run = self.run
+        rest: list[SourceFile] = []
+        for file in files:
+            if file.digest is None:
+                rest.append(file)
+                continue
+            previous = records.get(doc_id_for(file.source))
+            version = chunk_version(file.digest, run.plan)
+            if previous is not None and previous.version == version and previous.doc_id in complete:
+                run.finish(
+                    FileResult(file.source, "unchanged", previous.chunk_count, path=path_of(file))
+                )
+            else:
+                rest.append(replace(file, digest=None))
+        return rest
 
     def _take(self, pending: Iterator[SourceFile]) -> list[Loaded]:
         """The next batch of files, loaded and hashed (blocking: run it in a thread)."""

@@ -51,13 +51,19 @@ async def run_ingest(
     in sync (one line per change on stdout) until interrupted.
     """
     from ingest.reader_server import start_reader_server
-
-    start_reader_server()  # it imports the readers while this process imports the rest
-    from ingest.runtime import open_runtime
-    from ingest.service import ingest_paths
+    from ingest.scan import start_scan
     from retrieval.settings import get_settings
 
     settings = get_settings()
+    # the files are walked and hashed on the other core while this process imports the
+    # rest of Docent; then the readers' fork server imports the readers there while this
+    # process opens the store (started together, the three made each other wait)
+    scan = start_scan(paths, glob=glob, shard=shard, max_file_mb=settings.ingest.max_file_mb)
+    from ingest.runtime import open_runtime
+    from ingest.service import ingest_paths
+
+    start_reader_server()
+
     if workers is not None:
         ingest = settings.ingest.model_copy(update={"workers": workers})
         settings = settings.model_copy(update={"ingest": ingest})
@@ -73,6 +79,7 @@ async def run_ingest(
             shard=shard,
             progress=progress,
             bulk=True,  # nothing else waits on this process: large writes are fastest
+            scan=scan,
         )
         if watch is not None:
             from ingest.progress import describe

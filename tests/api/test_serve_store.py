@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ingest.chunking import content_hash
+from ingest.sources import content_hash
 from tests.conftest import stop
 
 REPO = Path(__file__).resolve().parents[2]

@@ -13,10 +13,10 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from ingest.chunking import chunk_version, content_hash, plan_chunking, split_text
+from ingest.chunking import chunk_version, plan_chunking, split_text
 from ingest.pipeline import Ingestor
 from ingest.reading import InProcessReader
-from ingest.sources import discover
+from ingest.sources import content_hash, discover
 from retrieval.settings import Settings
 from retrieval.store import ChunkStore, chunk_ids, doc_id_for
 from tests.fakes import FakeEmbedder

@@ -42,3 +42,16 @@ def test_reading_a_pdf_imports_pypdf() -> None:
         "try:\n    load_document('a.pdf', b'not a pdf')\nexcept FileFailure:\n    pass"
     )
     assert imported_after(code) == ["pypdf"]
+
+
+def test_what_docent_ingest_starts_before_its_imports_is_light() -> None:
+    """The progress display, the scan and the reader server start before chromadb is imported.
+
+    See ``api.cli.ingest.run_ingest``: none of them may import it, or rich, themselves.
+    """
+    code = (
+        "import sys, api.cli.ingest, ingest.progress, ingest.scan, ingest.reader_server\n"
+        "heavy = ('chromadb', 'rich', 'ollama', 'ingest.pipeline')\n"
+        "assert [m for m in heavy if m in sys.modules] == []"
+    )
+    assert imported_after(code) == []

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from ingest.chunking import content_hash
 from ingest.pipeline import Ingestor
 from ingest.results import FileResult
 from ingest.service import ingest_paths
+from ingest.sources import content_hash
 from ingest.watch import Watched, is_temporary, plan, watch_folders
 from retrieval.errors import CollectionNotFound
 
