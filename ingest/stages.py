@@ -169,6 +169,8 @@ class ReadStage:
     thread hop loads and hashes a batch, one worker round trip reads it. Per-file thread
     hops and round trips cost more than reading an abstract, and embedded Chroma holds
     the GIL while it writes, so a worker fed one file at a time idled through each write.
+    Files that a scan hashed (``SourceFile.digest``, see :mod:`ingest.scan`) are told
+    unchanged by that digest, once the records are known, without being loaded.
     """
 
     def __init__(self, run: RunContext, budget: ChunkBudget) -> None:
@@ -190,7 +192,7 @@ class ReadStage:
 
         try:
             if any(file.digest is not None for file in files):  # no need to load those
-                pending = iter(self._unknown(files, *await lookup))
+                pending = iter(self._skip_unchanged_by_digest(files, *await lookup))
             await first_error(*(worker() for _ in range(self._workers())))
             await lookup  # its error, even when no file needed its answer
         finally:
@@ -245,7 +247,7 @@ class ReadStage:
             await asyncio.to_thread(store.mark_verified, target, token)
         return records, complete
 
-    def _unknown(
+    def _skip_unchanged_by_digest(
         self,
         files: Sequence[SourceFile],
         records: dict[str, DocumentRecord],
