@@ -90,6 +90,7 @@ def prepare_document(
                 embed_model=embed_model,
                 ocr=piece.page in outcome.ocr_pages,
             ),
+            terms=outcome.terms[index] if outcome.terms else None,
         )
         for index, piece in enumerate(outcome.pieces)
     ]

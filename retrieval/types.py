@@ -26,6 +26,23 @@ class Chunk:
     id: str
     text: str
     metadata: Metadata
+    terms: LexicalTerms | None = field(default=None, compare=False, repr=False)
+    """Its BM25 terms, when a reader worker analysed the text already (never stored)."""
+
+
+@dataclass(frozen=True)
+class LexicalTerms:
+    """A text's BM25 terms as one analyzer made them (:mod:`retrieval.lexical.analyzer`).
+
+    The lexical index uses them instead of analysing the text again when its analyzer
+    has this ``analyzer`` signature: the analysis then runs in the reader workers, not in
+    the process that writes Chroma.
+    """
+
+    analyzer: str
+    """The analyzer's signature."""
+    body: str
+    """The terms, joined by spaces (as the index stores them)."""
 
 
 @dataclass(frozen=True)

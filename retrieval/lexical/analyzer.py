@@ -13,8 +13,10 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 from retrieval.lexical.stopwords import STOPWORDS_EN
+from retrieval.types import LexicalTerms
 
 INDEX_FORMAT = 2
 """Bumped when the indexed terms or the index layout change (a persisted index is rebuilt)."""
@@ -49,12 +51,16 @@ class Analyzer:
     stopwords: frozenset[str] = frozenset(STOPWORDS_EN)
     stemmer: Stemmer | None = None
 
-    @property
+    @cached_property
     def signature(self) -> str:
         """Identifies the analysis, so a persisted index built differently is rebuilt."""
         stem = "none" if self.stemmer is None else "stem"
         words = hashlib.sha1("\n".join(sorted(self.stopwords)).encode()).hexdigest()[:8]
         return f"v{INDEX_FORMAT}-{stem}-{words}"
+
+    def analyse(self, text: str) -> LexicalTerms:
+        """The terms of ``text`` as the index stores them, signed (see :class:`LexicalTerms`)."""
+        return LexicalTerms(self.signature, " ".join(self.terms(text)))
 
     def terms(self, text: str) -> list[str]:
         """The BM25 terms of ``text``."""

@@ -165,13 +165,20 @@ class TantivyIndex:
         meta = {json_key(k): _meta_value(v) for k, v in chunk.metadata.items()}
         fields: dict[str, Any] = {
             "id": chunk.id,
-            "body": " ".join(self.analyzer.terms(chunk.text)),
+            "body": self._body(chunk),
             "meta": meta,
         }
         page = chunk.metadata.get("page")
         if isinstance(page, int | float) and not isinstance(page, bool) and math.isfinite(page):
             fields["page"] = float(page)
         return tantivy.Document(**fields)
+
+    def _body(self, chunk: Chunk) -> str:
+        """The chunk's terms: analysed by a reader worker already, or here."""
+        terms = chunk.terms
+        if terms is not None and terms.analyzer == self.analyzer.signature:
+            return terms.body
+        return self.analyzer.analyse(chunk.text).body
 
     # -- reading -------------------------------------------------------------------------
 

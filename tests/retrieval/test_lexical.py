@@ -15,7 +15,7 @@ from retrieval.lexical import Analyzer, LexicalIndexes, default_analyzer, track_
 from retrieval.lexical.engine import TantivyIndex
 from retrieval.settings import ChromaSettings
 from retrieval.store import ChunkStore
-from retrieval.types import Chunk
+from retrieval.types import Chunk, LexicalTerms
 from tests.fakes import FakeEmbedder
 from tests.retrieval.fixtures_retrieval import Doc, fill_store, make_chunks
 
@@ -86,6 +86,30 @@ def test_engine_filters_inside_the_index(tmp_path):
     unfiltered = dict(index.search("apples", 10, MetadataFilter()))
     filtered = dict(index.search("apples", 10, MetadataFilter.parse({"source": "b.pdf"})))
     assert filtered["b"] == pytest.approx(unfiltered["b"])
+
+
+def test_engine_takes_terms_analysed_elsewhere_only_from_its_own_analyzer(tmp_path):
+    analyzer = Analyzer()
+    index = TantivyIndex(tmp_path, analyzer)
+    mine = LexicalTerms(analyzer.signature, "zebra")  # not the text's terms: must be used as is
+    other = LexicalTerms(Analyzer(stopwords=frozenset()).signature, "yak")
+    index.upsert(
+        [
+            Chunk("a", "apples", {"source": "a.txt"}, terms=mine),
+            Chunk("b", "pears", {"source": "b.txt"}, terms=other),
+            Chunk("c", "plums", {"source": "c.txt"}),
+        ]
+    )
+    index.commit()
+    assert (_ids(index, "zebra"), _ids(index, "apples")) == (["a"], [])
+    assert (_ids(index, "yak"), _ids(index, "pears")) == ([], ["b"])  # analysed here again
+    assert _ids(index, "plums") == ["c"]
+
+
+def test_analyse_signs_the_terms_the_index_would_make():
+    analyzer = default_analyzer()
+    terms = analyzer.analyse("The running cats")
+    assert terms == LexicalTerms(analyzer.signature, " ".join(analyzer.terms("The running cats")))
 
 
 def test_engine_replaces_deletes_and_persists_without_texts(tmp_path):
