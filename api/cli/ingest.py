@@ -61,6 +61,7 @@ async def run_ingest(
     scan = start_scan(paths, glob=glob, shard=shard, max_file_mb=settings.ingest.max_file_mb)
     from ingest.runtime import open_runtime
     from ingest.service import ingest_paths
+    from retrieval.lexical.indexes import bulk_commits
 
     start_reader_server()
 
@@ -68,19 +69,21 @@ async def run_ingest(
         ingest = settings.ingest.model_copy(update={"workers": workers})
         settings = settings.model_copy(update={"ingest": ingest})
     async with open_runtime(settings) as runtime:
-        report = await ingest_paths(
-            runtime.ingestor,
-            paths,
-            collection=collection,
-            glob=glob,
-            sync=sync,
-            reindex=reindex,
-            dry_run=dry_run,
-            shard=shard,
-            progress=progress,
-            bulk=True,  # nothing else waits on this process: large writes are fastest
-            scan=scan,
-        )
+        # nothing searches in this process: its lexical index needs no commit per write
+        with bulk_commits(runtime.store.derived):
+            report = await ingest_paths(
+                runtime.ingestor,
+                paths,
+                collection=collection,
+                glob=glob,
+                sync=sync,
+                reindex=reindex,
+                dry_run=dry_run,
+                shard=shard,
+                progress=progress,
+                bulk=True,  # nothing else waits on this process: large writes are fastest
+                scan=scan,
+            )
         if watch is not None:
             from ingest.progress import describe
             from ingest.watch import watch_folders

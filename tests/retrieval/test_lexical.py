@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 import time
 
@@ -13,7 +15,8 @@ from hypothesis import strategies as st
 from retrieval.filters import MetadataFilter
 from retrieval.lexical import Analyzer, LexicalIndexes, default_analyzer, track_changes
 from retrieval.lexical.engine import TantivyIndex
-from retrieval.settings import ChromaSettings
+from retrieval.search import lexical_indexes_for
+from retrieval.settings import ChromaSettings, Settings
 from retrieval.store import ChunkStore
 from retrieval.types import Chunk, LexicalTerms
 from tests.fakes import FakeEmbedder
@@ -403,3 +406,69 @@ def test_writers_trim_the_log_as_they_append():
     assert store.changes_trimmed_before("docs") > 0
     store.upsert_chunks("docs", [Chunk("c9", "pears", {"source": "a"})], [[1.0, 0.0]])
     assert [e.ids for e in store.changes_since("docs", 0)] == [("c9",)]
+
+
+# -- commits deferred (docent ingest): fewer commits, nothing lost -------------------------
+
+
+async def test_deferred_commits_make_writes_searchable_when_the_deferral_ends(tmp_path):
+    store = ChunkStore.ephemeral()
+    embedder = FakeEmbedder()
+    track_changes(store)
+    await fill_store(store, "docs", [Doc("a.txt", "red apples")], embedder)
+    indexes = LexicalIndexes(store, tmp_path / "lexical")
+    store.subscribe(indexes)
+    assert _sources(indexes, store, "apples") == {"a.txt"}  # opened (and committed) here
+
+    with indexes.commits_deferred(60):
+        await fill_store(store, "docs", [Doc("b.txt", "green apples")], embedder)
+        assert _sources(indexes, store, "apples") == {"a.txt"}  # written, not yet committed
+    assert _sources(indexes, store, "apples") == {"a.txt", "b.txt"}
+
+    await fill_store(store, "docs", [Doc("c.txt", "yellow apples")], embedder)
+    assert _sources(indexes, store, "apples") == {"a.txt", "b.txt", "c.txt"}  # per write again
+    indexes.close()
+
+
+CRASHING_WRITER = """
+import asyncio, os, sys
+from retrieval.filters import MetadataFilter
+from retrieval.lexical.indexes import bulk_commits
+from retrieval.search import follow_writes, lexical_indexes_for
+from retrieval.settings import Settings
+from retrieval.store import ChunkStore
+from tests.fakes import FakeEmbedder
+from tests.stores import Doc, fill_store
+
+settings = Settings()
+settings.chroma.path = sys.argv[1]
+store = ChunkStore.from_settings(settings.chroma)
+follow_writes(settings, store)
+indexes = lexical_indexes_for(settings, store)
+embedder = FakeEmbedder()
+asyncio.run(fill_store(store, "docs", [Doc("a.txt", "red apples")], embedder))
+with bulk_commits(store.derived, 60):
+    asyncio.run(fill_store(store, "docs", [Doc("b.txt", "green pears")], embedder))
+    assert indexes.search("docs", "pears", 5, MetadataFilter()) == []  # not committed
+    os._exit(0)  # a crash: no commit, no close
+"""
+
+
+def test_writes_left_uncommitted_by_a_crash_are_replayed_from_the_change_log(tmp_path):
+    path = tmp_path / "chroma"
+    done = subprocess.run(
+        [sys.executable, "-c", CRASHING_WRITER, str(path)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+
+    settings = Settings()
+    settings.chroma.path = str(path)
+    store = ChunkStore.from_settings(settings.chroma)
+    indexes = lexical_indexes_for(settings, store)
+    try:
+        assert _sources(indexes, store, "pears") == {"b.txt"}
+        assert _sources(indexes, store, "apples") == {"a.txt"}
+        assert (indexes.builds, indexes.reconciles) == (0, 0)  # caught up, not rebuilt
+    finally:
+        indexes.close()
+        store.close()
