@@ -258,21 +258,34 @@ class ReadStage:
         Those are loaded and hashed again like files without a digest: what is read
         decides what is stored.
         """
-        run = self.run
         rest: list[SourceFile] = []
         for file in files:
             if file.digest is None:
                 rest.append(file)
                 continue
-            previous = records.get(doc_id_for(file.source))
-            version = chunk_version(file.digest, run.plan)
-            if previous is not None and previous.version == version and previous.doc_id in complete:
-                run.finish(
-                    FileResult(file.source, "unchanged", previous.chunk_count, path=path_of(file))
-                )
-            else:
+            version = chunk_version(file.digest, self.run.plan)
+            if not self._finished_unchanged(file, version, records, complete):
                 rest.append(replace(file, digest=None))
         return rest
+
+    def _finished_unchanged(
+        self,
+        file: SourceFile,
+        version: str,
+        records: dict[str, DocumentRecord],
+        complete: set[str],
+    ) -> bool:
+        """Whether ``file`` is unchanged; if it is, it is finished (reported ``unchanged``).
+
+        Unchanged: its record is ``done`` at ``version`` and in ``complete`` (all its chunks
+        stored).
+        """
+        previous = records.get(doc_id_for(file.source))
+        if previous is None or previous.version != version or previous.doc_id not in complete:
+            return False
+        result = FileResult(file.source, "unchanged", previous.chunk_count, path=path_of(file))
+        self.run.finish(result)
+        return True
 
     def _take(self, pending: Iterator[SourceFile]) -> list[Loaded]:
         """The next batch of files, loaded and hashed (blocking: run it in a thread)."""
@@ -303,14 +316,10 @@ class ReadStage:
             if item.failure is not None:
                 run.failed(file, item.failure)
                 continue
-            doc_id = doc_id_for(file.source)
-            previous = records.get(doc_id)
             version = chunk_version(item.digest, run.plan)
-            if previous is not None and previous.version == version and doc_id in complete:
-                run.finish(
-                    FileResult(file.source, "unchanged", previous.chunk_count, path=path_of(file))
-                )
-            elif run.dry_run:
+            if self._finished_unchanged(file, version, records, complete):
+                continue
+            if run.dry_run:
                 run.finish(FileResult(file.source, "planned", path=path_of(file)))
             else:
                 to_read.append((item, version))
