@@ -49,7 +49,8 @@ class PreparedDoc:
     notes: tuple[str, ...] = ()
     vectors: dict[str, list[float]] = field(default_factory=dict)
     tokens: dict[str, int] = field(default_factory=dict)
-    """Each chunk's tokens (by id), as the chunker counted them: they size embedding requests."""
+    """Each chunk's tokens (by id), as the chunker counted them: they size embedding requests
+    (and are stored in each chunk's metadata, for the prompts)."""
 
     @property
     def missing(self) -> list[Chunk]:
@@ -89,6 +90,7 @@ def prepare_document(
                 doc_hash=digest,
                 embed_model=embed_model,
                 ocr=piece.page in outcome.ocr_pages,
+                tokens=piece.tokens,
             ),
             terms=outcome.terms[index] if outcome.terms else None,
         )

@@ -13,6 +13,14 @@ Budget (tokens, estimated conservatively because the chat model's tokenizer is n
 ``system + history + question + documents + num_predict + margin <= num_ctx``. The
 lowest-ranked blocks are dropped first, then the last kept block is trimmed; the oldest
 history turns go before any document does not fit at all.
+
+Counting without encoding again: WordPiece tokens never span whitespace (BERT's
+normaliser and pre-tokeniser act on each character alone, WordPiece on each word alone),
+so a text's count is the sum of the counts of its whitespace-separated parts. A block's
+count is its frame's (the tag, counted once per frame) plus its chunk's, stored at
+ingestion (:func:`retrieval.records.stored_tokens`; a chunk without one, or whose text
+the escaping changed, is encoded); the user message's is its frame's plus its blocks'.
+The estimates are exactly those of encoding each message whole.
 """
 
 from __future__ import annotations
@@ -21,11 +29,12 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 
 from retrieval.errors import InvalidRequest
-from retrieval.tokens import count_tokens
+from retrieval.records import stored_tokens
+from retrieval.tokens import SPECIAL_TOKENS, count_tokens
 from retrieval.types import ChatMessage, Hit
 
 MESSAGE_OVERHEAD = 8
@@ -73,9 +82,41 @@ def _load_templates() -> PromptTemplates:
 
 def estimate_tokens(text: str) -> int:
     """A conservative token count: the larger of the WordPiece count and chars / 3."""
-    if not text:
+    return _estimate(_pieces(text), len(text))
+
+
+def _estimate(pieces: int, chars: int) -> int:
+    """:func:`estimate_tokens` of a text of ``chars`` characters and ``pieces`` word pieces."""
+    if not chars:
         return 0
-    return max(count_tokens(text), math.ceil(len(text) / CHARS_PER_TOKEN))
+    return max(pieces + SPECIAL_TOKENS, math.ceil(chars / CHARS_PER_TOKEN))
+
+
+def _pieces(text: str) -> int:
+    """WordPiece tokens of ``text`` without [CLS] and [SEP]: additive over whitespace."""
+    return count_tokens(text) - SPECIAL_TOKENS if text else 0
+
+
+@lru_cache(maxsize=4096)
+def _frame_pieces(frame: str) -> int:
+    """:func:`_pieces` of a block's frame (a few per source and rank: counted once each)."""
+    return _pieces(frame)
+
+
+@lru_cache(maxsize=64)
+def _spaced(template: str, field: str) -> bool:
+    """Whether ``{field}`` appears once in ``template``, with whitespace (or an end) around.
+
+    Then the pieces of the filled template are those of the template filled with ''
+    plus those of the value (see the module docstring).
+    """
+    before, marker, after = template.partition("{" + field + "}")
+    return (
+        bool(marker)
+        and marker not in after
+        and (not before or before[-1].isspace())
+        and (not after or after[0].isspace())
+    )
 
 
 @lru_cache(maxsize=256)
@@ -136,12 +177,44 @@ def _attribute(value: str) -> str:
 
 def render_block(templates: PromptTemplates, n: int, hit: Hit, text: str | None = None) -> str:
     """One numbered ``<document>`` block for ``hit`` (``text`` overrides a trimmed text)."""
+    return _fill_block(templates, n, hit, escape_document_text(hit.text if text is None else text))
+
+
+def _fill_block(templates: PromptTemplates, n: int, hit: Hit, escaped: str) -> str:
     return templates.context.format(
         n=n,
         source=_attribute(hit.source),
         page=hit.page if hit.page is not None else "",
-        text=escape_document_text(hit.text if text is None else text),
+        text=escaped,
     )
+
+
+@dataclass(frozen=True)
+class _Block:
+    """A rendered block and its word pieces (:func:`_pieces` of ``text``)."""
+
+    hit: Hit
+    text: str
+    pieces: int
+
+    def cost(self) -> int:
+        """Its estimate as a part of the documents (followed by a blank line)."""
+        return _estimate(self.pieces, len(self.text) + 2)
+
+
+def _block(templates: PromptTemplates, n: int, hit: Hit) -> _Block:
+    """The whole block of ``hit``, counted from its stored tokens when it has them.
+
+    Encoded instead when the chunk has no stored count, when escaping changed its text,
+    or when a custom context template does not set the text apart with whitespace.
+    """
+    escaped = escape_document_text(hit.text)
+    block = _fill_block(templates, n, hit, escaped)
+    stored = stored_tokens(hit.metadata)
+    if stored is None or escaped != hit.text or not _spaced(templates.context, "text"):
+        return _Block(hit, block, _pieces(block))
+    frame = _frame_pieces(_fill_block(templates, n, hit, ""))
+    return _Block(hit, block, frame + stored - SPECIAL_TOKENS)
 
 
 @dataclass(frozen=True)
@@ -194,7 +267,32 @@ class _Frame:
 
     def cost(self) -> int:
         """Estimated tokens of the request without any document."""
-        return estimate_messages(self.messages([]))
+        return self.estimate([])[1]
+
+    def estimate(self, blocks: list[_Block]) -> tuple[list[ChatMessage], int]:
+        """The request with ``blocks`` as its documents, and :func:`estimate_messages` of it.
+
+        The user message is not encoded again: its pieces are its frame's plus the blocks'
+        (unless a custom question template does not set the documents apart).
+        """
+        messages = self.messages([block.text for block in blocks])
+        user = messages[-1].content
+        if _spaced(self.templates.question, "documents"):
+            pieces = self._user_frame_pieces + sum(block.pieces for block in blocks)
+            user_tokens = _estimate(pieces, len(user))
+        else:
+            user_tokens = estimate_tokens(user)
+        return messages, self._head_cost + user_tokens + MESSAGE_OVERHEAD
+
+    @cached_property
+    def _head_cost(self) -> int:
+        """:func:`estimate_messages` of the system message and the turns (no user message)."""
+        return estimate_messages([self.system, *self.turns])
+
+    @cached_property
+    def _user_frame_pieces(self) -> int:
+        """Word pieces of the user message without documents."""
+        return _pieces(self.messages([])[-1].content)
 
 
 def _fit_history(frame: _Frame, available: int) -> tuple[_Frame, int]:
@@ -214,45 +312,42 @@ def _fit_history(frame: _Frame, available: int) -> tuple[_Frame, int]:
     return replace(frame, turns=frame.turns[dropped:]), dropped
 
 
-def _pack_blocks(
-    tpl: PromptTemplates, hits: list[Hit], room: int
-) -> tuple[list[tuple[Hit, str]], bool]:
+def _pack_blocks(tpl: PromptTemplates, hits: list[Hit], room: int) -> tuple[list[_Block], bool]:
     """The best hits whose blocks fit in ``room`` (the last one trimmed if need be).
 
     Returns:
-        The kept hits with their blocks (``hit, block``), and whether the last was trimmed.
+        The kept blocks, and whether the last was trimmed.
     """
-    packed: list[tuple[Hit, str]] = []
+    packed: list[_Block] = []
     for hit in hits:
-        block = render_block(tpl, len(packed) + 1, hit)
-        cost = estimate_tokens(block + "\n\n")
+        block = _block(tpl, len(packed) + 1, hit)
+        cost = block.cost()
         if cost <= room:
-            packed.append((hit, block))
+            packed.append(block)
             room -= cost
             continue
         cut = _trim_to_fit(tpl, len(packed) + 1, hit, room) if room >= MIN_BLOCK_TOKENS else None
         if cut is not None:
-            packed.append((hit, cut))
+            packed.append(cut)
         return packed, cut is not None
     return packed, False
 
 
 def _shrink_to_fit(
-    frame: _Frame, packed: list[tuple[Hit, str]], available: int
+    frame: _Frame, packed: list[_Block], available: int
 ) -> tuple[list[ChatMessage], int]:
     """Drop the lowest blocks while the whole request is over budget.
 
-    Estimates are not additive, hence this last pass; ``packed`` is shortened in place.
+    Estimates are not additive (the chars / 3 bound is taken of each message whole),
+    hence this last pass; ``packed`` is shortened in place.
 
     Returns:
-        The messages and their estimate (each counted once: tokenizing is the costly part).
+        The messages and their estimate (from the counts already known: nothing is encoded).
     """
-    messages = frame.messages([block for _, block in packed])
-    estimate = estimate_messages(messages)
+    messages, estimate = frame.estimate(packed)
     while packed and estimate > available:
         packed.pop()
-        messages = frame.messages([block for _, block in packed])
-        estimate = estimate_messages(messages)
+        messages, estimate = frame.estimate(packed)
     return messages, estimate
 
 
@@ -301,7 +396,7 @@ def build_prompt(
     messages, prompt_tokens = _shrink_to_fit(frame, packed, available)
     return BuiltPrompt(
         messages=messages,
-        hits=[hit for hit, _ in packed],
+        hits=[block.hit for block in packed],
         prompt_tokens=prompt_tokens,
         num_ctx=num_ctx,
         num_predict=num_predict,
@@ -311,7 +406,7 @@ def build_prompt(
     )
 
 
-def _trim_to_fit(tpl: PromptTemplates, n: int, hit: Hit, room: int) -> str | None:
+def _trim_to_fit(tpl: PromptTemplates, n: int, hit: Hit, room: int) -> _Block | None:
     """The longest prefix of the hit's text (cut at a space) whose block fits in ``room``."""
     low, high, best = 0, len(hit.text), None
     while low <= high:
@@ -319,8 +414,9 @@ def _trim_to_fit(tpl: PromptTemplates, n: int, hit: Hit, room: int) -> str | Non
         text = hit.text[:middle]
         if middle < len(hit.text) and " " in text:
             text = text[: text.rindex(" ")]
-        block = render_block(tpl, n, hit, text + " …")
-        if estimate_tokens(block + "\n\n") <= room:
+        rendered = render_block(tpl, n, hit, text + " …")
+        block = _Block(hit, rendered, _pieces(rendered))
+        if block.cost() <= room:
             best, low = block, middle + 1
         else:
             high = middle - 1

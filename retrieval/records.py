@@ -17,6 +17,10 @@ from retrieval.types import Chunk, Metadata
 
 _DOC_ID = re.compile(r"^[0-9a-f]{8,64}$")
 
+TOKENS_KEY = "tokens"
+"""Chunk metadata: :func:`retrieval.tokens.count_tokens` of the chunk's text, [CLS] and [SEP]
+included. Chunks stored before Docent wrote it have none (see :func:`stored_tokens`)."""
+
 DocumentState = Literal["pending", "done"]
 
 
@@ -137,13 +141,17 @@ def chunk_metadata(
     doc_hash: str,
     embed_model: str,
     ocr: bool = False,
+    tokens: int | None = None,
 ) -> Metadata:
     """The metadata every stored chunk carries (see :class:`retrieval.types.Chunk`).
 
-    ``ocr: True`` is added to chunks of text read by OCR.
+    ``ocr: True`` is added to chunks of text read by OCR; ``tokens`` (the chunker's exact
+    :func:`retrieval.tokens.count_tokens` of the text) when known, so that prompts need
+    not encode the text again.
     """
     return {
         **({"ocr": True} if ocr else {}),
+        **({TOKENS_KEY: tokens} if tokens is not None else {}),
         "source": source,
         "doc_id": doc_id,
         "page": page,
@@ -153,3 +161,15 @@ def chunk_metadata(
         "doc_hash": doc_hash,
         "embed_model": embed_model,
     }
+
+
+def stored_tokens(metadata: Mapping[str, Any]) -> int | None:
+    """The chunk's stored token count (:data:`TOKENS_KEY`), or None when it has none.
+
+    None too for a value that cannot be a count (not an int, or fewer than the two
+    special tokens): a chunk written by another tool is then counted again.
+    """
+    value = metadata.get(TOKENS_KEY)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+        return None
+    return value

@@ -39,7 +39,7 @@ from retrieval.fusion import (
 )
 from retrieval.lexical import LEXICAL_SCORE_KEY, Analyzer, LexicalIndexes, track_changes
 from retrieval.settings import RetrievalMode, Settings
-from retrieval.store import ChunkStore
+from retrieval.store import ChunkReader, ChunkStore
 from retrieval.types import Embedder, Hit
 
 DENSE_SCORE_KEY = "score_dense"
@@ -223,24 +223,25 @@ class Searcher:
         name = request.collection
         texts = pool if request.mmr else k  # lexical hits loaded with their text
         if mode == "lexical":
-            hits, _ = await self._lexical(name, query, pool, where, texts, check=None)
+            hits, _ = await self._lexical(name, query, pool, where, texts)
         else:
-            model = self._embedder.model  # the collection's must be this one
+            # the collection is looked up (and its model checked) once, beside the query's
+            # embedding; its error comes first
+            reader = asyncio.ensure_future(
+                asyncio.to_thread(self._store.reader, name, embed_model=self._embedder.model)
+            )
             if mode == "dense":
-                # the model check runs beside the query's embedding; its error comes first
                 _, (_, hits) = await _first_error_first(
-                    asyncio.to_thread(self._store.check_model, name, model),
-                    self._dense_with_vector(name, query, pool, where),
+                    reader, self._dense_with_vector(reader, query, pool, where)
                 )
             else:
-                # the model check, and BM25's top hit's vector for the adaptive weight, ride in
-                # the lexical half's thread hop
+                # BM25's top hit's vector for the adaptive weight rides in the lexical half's
+                # thread hop
                 adaptive = self._settings.retrieval.fusion == "adaptive"
-                (lexical, top_vector), (vector, dense), profile = await _first_error_first(
-                    self._lexical(
-                        name, query, pool, where, texts, check=model, top_vector=adaptive
-                    ),
-                    self._dense_with_vector(name, query, pool, where),
+                _, (lexical, top_vector), (vector, dense), profile = await _first_error_first(
+                    reader,
+                    self._lexical(name, query, pool, where, texts, reader, top_vector=adaptive),
+                    self._dense_with_vector(reader, query, pool, where),
                     self._profile_for(name),
                 )
                 dense_share = 1.0
@@ -259,11 +260,11 @@ class Searcher:
         return hits
 
     async def _dense_with_vector(
-        self, name: str, query: str, n: int, where: MetadataFilter
+        self, reader: Awaitable[ChunkReader], query: str, n: int, where: MetadataFilter
     ) -> tuple[list[float], list[Hit]]:
         """The query's vector (for the adaptive weight) and its dense hits."""
         vector = await self._embedder.embed_query(query)
-        hits = await asyncio.to_thread(self._dense_sync, name, vector, n, where)
+        hits = await asyncio.to_thread(self._dense_sync, await reader, vector, n, where)
         return vector, [
             Hit(
                 id=hit.id,
@@ -320,7 +321,7 @@ class Searcher:
         return self._store.sample_embeddings(name, PROFILE_SAMPLE)
 
     def _dense_sync(
-        self, name: str, vector: list[float], n: int, where: MetadataFilter
+        self, reader: ChunkReader, vector: list[float], n: int, where: MetadataFilter
     ) -> list[Hit]:
         """Chroma's search; with a ``source`` filter, that document's chunks ranked here.
 
@@ -330,14 +331,10 @@ class Searcher:
         a record, falls back to Chroma's ``where``.
         """
         source = where.equals.get(SOURCE_KEY)
-        ids = self._store.source_chunk_ids(name, source) if isinstance(source, str) else None
+        ids = self._store.source_chunk_ids(reader.name, source) if isinstance(source, str) else None
         if ids is None:
-            return self._store.query(name, vector, n, where.where())
-        rows = [
-            (c, v)
-            for c, v in self._store.get_with_embeddings(name, ids)
-            if where.matches(c.metadata)
-        ]
+            return reader.query(vector, n, where.where())
+        rows = [(c, v) for c, v in reader.get_with_embeddings(ids) if where.matches(c.metadata)]
         if not rows:
             return []
         matrix = np.asarray([v for _, v in rows], dtype=np.float32)
@@ -362,30 +359,33 @@ class Searcher:
         n: int,
         where: MetadataFilter,
         texts: int,
+        reader: Awaitable[ChunkReader] | None = None,
         *,
-        check: str | None,
         top_vector: bool = False,
     ) -> tuple[list[Hit], list[float] | None]:
         """The BM25 hits (the first ``texts`` with their text), in one thread hop.
 
+        ``reader`` is the collection looked up (and checked) by the caller; without it, the
+        collection is looked up in that hop (which checks that it exists).
+
         Returns:
             The hits, and the top hit's vector when ``top_vector`` (else None).
         """
+        collection = name if reader is None else await reader
         return await asyncio.to_thread(
-            self._lexical_sync, name, query, n, where, texts, check, top_vector
+            self._lexical_sync, collection, query, n, where, texts, top_vector
         )
 
     def _lexical_sync(
         self,
-        name: str,
+        reader: ChunkReader | str,
         query: str,
         n: int,
         where: MetadataFilter,
         texts: int,
-        check: str | None,
         top_vector: bool,
     ) -> tuple[list[Hit], list[float] | None]:
-        """Check the collection (and ``check``, its embedding model), rank, load texts.
+        """Rank, and load the texts of the first ``texts`` hits (``reader``: or its name).
 
         The index holds no text: the texts and metadata of the first ``texts`` hits (those a
         search usually keeps) come from Chroma by id; a hit among them whose chunk is gone
@@ -395,22 +395,19 @@ class Searcher:
         the dense search cost a thread hop and a Chroma call: 2.7 ms p50 at 122k chunks).
 
         Raises:
-            CollectionNotFound: no such collection.
-            EmbeddingModelMismatch: ``check`` did not build the collection.
+            CollectionNotFound: no such collection (given by name).
         """
-        if check is None:
-            self._store.collection_id(name)  # exists? (no count: that grows with the collection)
-        else:
-            self._store.check_model(name, check)
-        ranked = [(i, s) for i, s in self.lexical.search(name, query, n, where) if s > 0.0]
+        if isinstance(reader, str):
+            reader = self._store.reader(reader)
+        ranked = [(i, s) for i, s in self.lexical.search(reader.name, query, n, where) if s > 0.0]
         wanted = [i for i, _ in ranked[:texts]]
         vectors: dict[str, list[float]] = {}
         if top_vector:
-            rows = self._store.get_with_embeddings(name, wanted)
+            rows = reader.get_with_embeddings(wanted)
             first = {chunk.id: chunk for chunk, _ in rows}
             vectors = {chunk.id: vector for chunk, vector in rows}
         else:
-            first = {c.id: c for c in self._store.get_chunks(name, wanted)}
+            first = {c.id: c for c in reader.get_chunks(wanted)}
         hits: list[Hit] = []
         for rank, (chunk_id, score) in enumerate(ranked):
             chunk = first.get(chunk_id)

@@ -86,6 +86,7 @@ from retrieval.types import Chunk, Embedder, Hit
 from retrieval.write_pacing import WritePacing
 
 __all__ = [  # the records are re-exported: callers know one module, the store
+    "ChunkReader",
     "ChunkStore",
     "CollectionInfo",
     "DocumentRecord",
@@ -193,6 +194,73 @@ def _server_lock_dir(settings: ChromaSettings) -> Path:
         return Path(settings.lock_path).expanduser()
     base = Path(platformdirs.user_data_dir("docent")) / "locks"
     return base / f"{settings.host}-{settings.port}"
+
+
+class ChunkReader:
+    """Reads of one chunk collection through a single lookup of it.
+
+    Looking a collection up is a Chroma call of its own (about 0.5 ms at any size); a
+    hybrid search made three. Get one from :meth:`ChunkStore.reader` for the reads of one
+    request: a collection dropped meanwhile fails its reads, as it would between two
+    lookups.
+    """
+
+    def __init__(self, name: str, collection: Any, where: str) -> None:
+        self.name = name
+        self._collection = collection
+        self._where = where
+
+    def check_model(self, embed_model: str) -> None:
+        """Raise :class:`EmbeddingModelMismatch` unless ``embed_model`` built the collection."""
+        built_with = str((self._collection.metadata or {}).get(_MODEL_KEY, ""))
+        if built_with != embed_model:
+            raise EmbeddingModelMismatch(self.name, built_with, embed_model)
+
+    def query(
+        self, embedding: Sequence[float], k: int, where: Mapping[str, Any] | None = None
+    ) -> list[Hit]:
+        """Dense search; ``Hit.score`` is the cosine similarity."""
+        with _chroma_errors(self._where):
+            result = self._collection.query(
+                query_embeddings=[list(embedding)],
+                n_results=k,
+                where=dict(where) if where else None,
+                include=["documents", "metadatas", "distances"],
+            )
+        ids = result["ids"][0]
+        texts = (result["documents"] or [[]])[0]
+        metas = (result["metadatas"] or [[]])[0]
+        distances = (result["distances"] or [[]])[0]
+        return [
+            Hit(id=i, text=t or "", score=1.0 - float(d), metadata=dict(m or {}))
+            for i, t, m, d in zip(ids, texts, metas, distances, strict=True)
+        ]
+
+    def get_chunks(self, ids: Sequence[str]) -> list[Chunk]:
+        """The chunks with these ids that exist, in the order asked."""
+        if not ids:
+            return []
+        with _chroma_errors(self._where):
+            result = self._collection.get(ids=list(ids), include=["documents", "metadatas"])
+        found = {
+            i: Chunk(id=i, text=t or "", metadata=dict(m or {}))
+            for i, t, m in zip(result["ids"], result["documents"], result["metadatas"], strict=True)
+        }
+        return [found[i] for i in ids if i in found]
+
+    def get_with_embeddings(self, ids: Sequence[str]) -> list[tuple[Chunk, list[float]]]:
+        """The chunks with these ids that exist, each with its vector (lookups by id)."""
+        if not ids:
+            return []
+        with _chroma_errors(self._where):
+            got = self._collection.get(
+                ids=list(ids), include=["documents", "metadatas", "embeddings"]
+            )
+        rows = zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True)
+        return [
+            (Chunk(id=i, text=t or "", metadata=dict(m or {})), [float(x) for x in e])
+            for i, t, m, e in rows
+        ]
 
 
 class ChunkStore:
@@ -321,6 +389,18 @@ class ChunkStore:
                 return self._client.get_collection(name, embedding_function=None)
             except chromadb.errors.NotFoundError as exc:
                 raise CollectionNotFound(name) from exc
+
+    def reader(self, name: str, *, embed_model: str | None = None) -> ChunkReader:
+        """Reads of collection ``name`` with one lookup (see :class:`ChunkReader`).
+
+        Raises:
+            CollectionNotFound: no such collection.
+            EmbeddingModelMismatch: ``embed_model`` is given and did not build it.
+        """
+        reader = ChunkReader(name, self._chunks(name), self.where)
+        if embed_model is not None:
+            reader.check_model(embed_model)
+        return reader
 
     def _docs(self, name: str, *, create: bool = False) -> Any:
         """The bookkeeping collection; None when absent (it is only created by writes)."""
@@ -501,35 +581,11 @@ class ChunkStore:
         where: Mapping[str, Any] | None = None,
     ) -> list[Hit]:
         """Dense search; ``Hit.score`` is the cosine similarity."""
-        chunks = self._chunks(name)
-        with _chroma_errors(self.where):
-            result = chunks.query(
-                query_embeddings=[list(embedding)],
-                n_results=k,
-                where=dict(where) if where else None,
-                include=["documents", "metadatas", "distances"],
-            )
-        ids = result["ids"][0]
-        texts = (result["documents"] or [[]])[0]
-        metas = (result["metadatas"] or [[]])[0]
-        distances = (result["distances"] or [[]])[0]
-        return [
-            Hit(id=i, text=t or "", score=1.0 - float(d), metadata=dict(m or {}))
-            for i, t, m, d in zip(ids, texts, metas, distances, strict=True)
-        ]
+        return self.reader(name).query(embedding, k, where)
 
     def get_chunks(self, name: str, ids: Sequence[str]) -> list[Chunk]:
         """The chunks with these ids that exist, in the order asked."""
-        if not ids:
-            return []
-        chunks = self._chunks(name)
-        with _chroma_errors(self.where):
-            result = chunks.get(ids=list(ids), include=["documents", "metadatas"])
-        found = {
-            i: Chunk(id=i, text=t or "", metadata=dict(m or {}))
-            for i, t, m in zip(result["ids"], result["documents"], result["metadatas"], strict=True)
-        }
-        return [found[i] for i in ids if i in found]
+        return self.reader(name).get_chunks(ids) if ids else []
 
     def existing_ids(self, name: str, ids: Sequence[str]) -> set[str]:
         """Which of ``ids`` are stored (no payload fetched)."""
@@ -833,9 +889,7 @@ class ChunkStore:
             self._bump(name)
 
     def _check_model(self, name: str, embed_model: str) -> None:
-        built_with = str((self._chunks(name).metadata or {}).get(_MODEL_KEY, ""))
-        if built_with != embed_model:
-            raise EmbeddingModelMismatch(name, built_with, embed_model)
+        self.reader(name, embed_model=embed_model)
 
     def write_documents(
         self,
@@ -1085,16 +1139,7 @@ class ChunkStore:
 
     def get_with_embeddings(self, name: str, ids: Sequence[str]) -> list[tuple[Chunk, list[float]]]:
         """The chunks with these ids that exist, each with its vector (lookups by id)."""
-        if not ids:
-            return []
-        chunks = self._chunks(name)
-        with _chroma_errors(self.where):
-            got = chunks.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
-        rows = zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True)
-        return [
-            (Chunk(id=i, text=t or "", metadata=dict(m or {})), [float(x) for x in e])
-            for i, t, m, e in rows
-        ]
+        return self.reader(name).get_with_embeddings(ids) if ids else []
 
 
 class Rebuild:

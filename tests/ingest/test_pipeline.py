@@ -14,6 +14,7 @@ from ingest.uploads import Upload, ingest_uploads
 from retrieval.errors import EmbeddingModelMismatch, InvalidRequest
 from retrieval.settings import Settings
 from retrieval.store import ChunkStore, doc_id_for
+from retrieval.tokens import count_tokens
 from retrieval.write_pacing import INTERACTIVE_TARGET_SECONDS, WritePacing
 from tests.fakes import FakeEmbedder
 
@@ -168,8 +169,10 @@ async def test_chunk_metadata_is_complete(memory_ingestor, tmp_path):
             "end",
             "doc_hash",
             "embed_model",
+            "tokens",
         }
         assert text[meta["start"] : meta["end"]] == chunk.text
+        assert meta["tokens"] == count_tokens(chunk.text)
         assert meta["page"] == 0
         assert meta["embed_model"] == "fake-embed"
         assert chunk.id.endswith(f"-{meta['chunk_index']:05d}")

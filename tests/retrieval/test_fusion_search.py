@@ -7,7 +7,7 @@ words get positive cosines)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -18,7 +18,8 @@ from retrieval.filters import MetadataFilter
 from retrieval.fusion import LOOK_UP, cosine
 from retrieval.search import Searcher, SearchRequest
 from retrieval.settings import Settings
-from retrieval.store import ChunkStore
+from retrieval.store import ChunkReader, ChunkStore
+from retrieval.types import Chunk
 from tests.fakes import FakeEmbedder, hash_vector
 from tests.stores import Doc, fill_store, make_chunks
 
@@ -80,17 +81,26 @@ def _recording(calls: list[tuple[Any, ...]], real: Callable[..., Any]) -> Callab
     return record
 
 
+def _vector_reads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[str]]]:
+    """Record the store's lookups of vectors by id (collection, ids)."""
+    looked_up: list[tuple[str, list[str]]] = []
+    read = ChunkReader.get_with_embeddings
+
+    def recording(reader: ChunkReader, ids: Sequence[str]) -> list[tuple[Chunk, list[float]]]:
+        looked_up.append((reader.name, list(ids)))
+        return read(reader, ids)
+
+    monkeypatch.setattr(ChunkReader, "get_with_embeddings", recording)
+    return looked_up
+
+
 def _spy(searcher: Searcher, monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], list[Any]]:
     """Record the fusion weight's arguments and the store's lookups of vectors by id."""
     weighed: list[tuple[Any, ...]] = []
     monkeypatch.setattr(
         search_module, "dense_weight", _recording(weighed, search_module.dense_weight)
     )
-    looked_up: list[tuple[Any, ...]] = []
-    store = searcher._store
-    monkeypatch.setattr(
-        store, "get_with_embeddings", _recording(looked_up, store.get_with_embeddings)
-    )
+    looked_up = _vector_reads(monkeypatch)
     return weighed, looked_up
 
 
@@ -110,12 +120,7 @@ async def test_hybrid_weighs_dense_by_its_best_match_and_bm25s_top_hit(searcher,
     monkeypatch.setattr(
         search_module, "dense_weight", _recording(calls, search_module.dense_weight)
     )
-    looked_up: list[list[str]] = []
-    monkeypatch.setattr(
-        searcher._store,
-        "get_with_embeddings",
-        _recording(looked_up, searcher._store.get_with_embeddings),
-    )
+    looked_up = _vector_reads(monkeypatch)
     hits = await searcher.search(SearchRequest(QUERY, "docs", k=5, mode="hybrid"))
     assert hits
     ratio, agreement_z = calls[-1]  # (the first call, with the ratio alone, was not full)
@@ -142,12 +147,7 @@ async def test_bm25s_top_hit_missing_from_dense_is_weighed_by_the_vector_loaded_
     monkeypatch.setattr(
         search_module, "dense_weight", _recording(calls, search_module.dense_weight)
     )
-    looked_up: list[tuple[Any, ...]] = []
-    monkeypatch.setattr(
-        searcher._store,
-        "get_with_embeddings",
-        _recording(looked_up, searcher._store.get_with_embeddings),
-    )
+    looked_up = _vector_reads(monkeypatch)
     await searcher.search(SearchRequest(QUERY, "docs", k=5, mode="hybrid"))
     (top_id, _), *_ = searcher.lexical.search("docs", QUERY, 5, MetadataFilter.parse(None))
     assert looked_up == [("docs", _first_lexical_ids(searcher, 5))]  # no lookup of its own
@@ -165,12 +165,7 @@ async def test_plain_rrf_asks_for_no_weight_and_no_vector(searcher, monkeypatch)
         search_module, "dense_weight", _recording(calls, search_module.dense_weight)
     )
     monkeypatch.setattr(search_module, "lexical_top_cosine", lambda *_: LOOK_UP)
-    looked_up: list[tuple[Any, ...]] = []
-    monkeypatch.setattr(
-        searcher._store,
-        "get_with_embeddings",
-        _recording(looked_up, searcher._store.get_with_embeddings),
-    )
+    looked_up = _vector_reads(monkeypatch)
     hits = await rrf.search(SearchRequest(QUERY, "docs", k=5, mode="hybrid"))
     assert hits
     assert calls == []

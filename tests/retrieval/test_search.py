@@ -19,7 +19,7 @@ from retrieval.search import (
     reciprocal_rank_fusion,
 )
 from retrieval.settings import Settings
-from retrieval.store import ChunkStore, DocumentRecord, chunk_ids, doc_id_for
+from retrieval.store import ChunkReader, ChunkStore, DocumentRecord, chunk_ids, doc_id_for
 from retrieval.types import Chunk, Hit
 from tests.fakes import FakeEmbedder
 from tests.retrieval.fixtures_retrieval import Doc, fill_store, make_chunks
@@ -192,13 +192,12 @@ def test_lexical_indexes_persist_beside_embedded_chroma_or_per_server(tmp_path):
     assert lexical_root(server, embedded) == tmp_path / "lexical-servers" / "chroma.internal-8000"
 
 
-class RecordingStore(ChunkStore):
-    """A real in-memory store that records which dense query path was taken."""
+class RecordingReader(ChunkReader):
+    """A real reader that records which dense query path was taken."""
 
-    def __init__(self) -> None:
-        plain = ChunkStore.ephemeral()
-        super().__init__(plain._client, plain.where)
-        self.paths: list[str] = []
+    def __init__(self, plain: ChunkReader, paths: list[str]) -> None:
+        super().__init__(plain.name, plain._collection, plain._where)
+        self.paths = paths
 
     def query(self, *args, **kwargs):
         self.paths.append("where")
@@ -207,6 +206,18 @@ class RecordingStore(ChunkStore):
     def get_with_embeddings(self, *args, **kwargs):
         self.paths.append("ids")
         return super().get_with_embeddings(*args, **kwargs)
+
+
+class RecordingStore(ChunkStore):
+    """A real in-memory store whose readers record which dense query path was taken."""
+
+    def __init__(self) -> None:
+        plain = ChunkStore.ephemeral()
+        super().__init__(plain._client, plain.where)
+        self.paths: list[str] = []
+
+    def reader(self, name, *, embed_model=None):
+        return RecordingReader(super().reader(name, embed_model=embed_model), self.paths)
 
 
 async def _ingested(store: ChunkStore, embedder, pages: dict[str, list[str]], state="done"):
@@ -237,7 +248,7 @@ async def test_dense_source_filter_uses_the_documents_chunk_ids(tmp_path):
     assert sorted(h.text for h in hits) == sorted(pump)
     # the same ranking and cosines as Chroma's own filtered search
     vector = await embedder.embed_query("pump")
-    chroma = ChunkStore.query(store, "docs", vector, 5, {"source": "manual.pdf"})
+    chroma = ChunkStore.reader(store, "docs").query(vector, 5, {"source": "manual.pdf"})
     assert [h.id for h in hits] == [h.id for h in chroma]
     assert [h.score for h in hits] == pytest.approx([h.score for h in chroma], abs=1e-5)
     paged = await searcher.search(
@@ -332,3 +343,31 @@ async def test_lexical_and_hybrid_searches_never_count_the_collection(searcher, 
     for mode in ("lexical", "hybrid"):
         assert await searcher.search(SearchRequest("pump", "docs", mode=mode))
     assert counted == []
+
+
+@pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
+async def test_a_search_looks_the_collection_up_once(searcher, monkeypatch, mode):
+    """Each lookup is a Chroma call of its own; hybrid made three (check, query, texts)."""
+    await searcher.search(SearchRequest("pump", "docs", mode=mode))  # profile cached
+    looked_up: list[str] = []
+    lookup = searcher._store._chunks
+
+    def counting(name: str):
+        looked_up.append(name)
+        return lookup(name)
+
+    monkeypatch.setattr(searcher._store, "_chunks", counting)
+    hits = await searcher.search(SearchRequest("pump primed", "docs", k=3, mode=mode))
+    assert hits[0].text == DOCS[0].text
+    assert looked_up == ["docs"]
+
+
+async def test_a_missing_collection_is_reported_before_a_failing_embedder(searcher):
+    class Down(FakeEmbedder):
+        async def embed_query(self, text: str) -> list[float]:
+            raise ConnectionError("the embedding server is down")
+
+    down = Searcher(searcher._settings, searcher._store, Down(dimension=64))
+    for mode in ("dense", "hybrid"):
+        with pytest.raises(CollectionNotFound):
+            await down.search(SearchRequest("pump", "nowhere", mode=mode))
