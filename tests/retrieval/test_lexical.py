@@ -277,13 +277,19 @@ async def test_a_write_lost_before_the_log_is_reconciled_on_open(tmp_path):
     assert reopened.builds == 0
 
 
-async def test_a_recreated_collection_is_rebuilt_and_a_dropped_one_forgotten(tmp_path):
+async def _following(tmp_path) -> tuple[ChunkStore, FakeEmbedder, LexicalIndexes]:
+    """A store holding a.txt ("red apples"), its change log, and lexical indexes following it."""
     store = ChunkStore.ephemeral()
     embedder = FakeEmbedder()
     track_changes(store)
     await fill_store(store, "docs", [Doc("a.txt", "red apples")], embedder)
     indexes = LexicalIndexes(store, tmp_path / "lexical")
     store.subscribe(indexes)
+    return store, embedder, indexes
+
+
+async def test_a_recreated_collection_is_rebuilt_and_a_dropped_one_forgotten(tmp_path):
+    store, embedder, indexes = await _following(tmp_path)
     assert _sources(indexes, store, "apples") == {"a.txt"}
     store.delete_collection("docs")
     assert not (indexes.folder / "docs").exists()  # deleted means gone from disk
@@ -412,12 +418,7 @@ def test_writers_trim_the_log_as_they_append():
 
 
 async def test_deferred_commits_make_writes_searchable_when_the_deferral_ends(tmp_path):
-    store = ChunkStore.ephemeral()
-    embedder = FakeEmbedder()
-    track_changes(store)
-    await fill_store(store, "docs", [Doc("a.txt", "red apples")], embedder)
-    indexes = LexicalIndexes(store, tmp_path / "lexical")
-    store.subscribe(indexes)
+    store, embedder, indexes = await _following(tmp_path)
     assert _sources(indexes, store, "apples") == {"a.txt"}  # opened (and committed) here
 
     with indexes.commits_deferred(60):

@@ -142,16 +142,8 @@ def test_prompt_tokens_is_the_estimate_of_the_messages_sent() -> None:
 
 
 def test_each_block_is_tokenized_once_per_prompt_and_the_system_prompt_once_at_all(
-    monkeypatch: pytest.MonkeyPatch,
+    prompt_encodings: list[str],
 ) -> None:
-    counted: list[str] = []
-    real = prompt.count_tokens
-
-    def recording(text: str) -> int:
-        counted.append(text)
-        return real(text)
-
-    monkeypatch.setattr(prompt, "count_tokens", recording)
     instructions = "Answer in one short paragraph (a test of counting)."
     for _ in range(3):
         build_prompt(
@@ -162,8 +154,8 @@ def test_each_block_is_tokenized_once_per_prompt_and_the_system_prompt_once_at_a
             not_found="Not found.",
             instructions=instructions,
         )
-    system = [text for text in counted if instructions in text]
+    system = [text for text in prompt_encodings if instructions in text]
     assert len(system) == 1  # three prompts, one count of their common system message
-    blocks = [text for text in counted if "<document" in text and instructions not in text]
+    blocks = [t for t in prompt_encodings if "<document" in t and instructions not in t]
     assert [text.count("<document") for text in blocks] == [1] * 9  # each block once a prompt
     # and never the whole user message: its count is its parts' (test_prompt_counts.py)

@@ -11,7 +11,6 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-import retrieval.prompt as prompt
 from retrieval.prompt import BuiltPrompt, PromptTemplates, build_prompt, estimate_messages
 from retrieval.records import TOKENS_KEY, stored_tokens
 from retrieval.tokens import SPECIAL_TOKENS, count_tokens
@@ -78,15 +77,7 @@ def test_the_trimming_and_dropping_example_trims() -> None:
     assert built.dropped > 0
 
 
-def test_chunks_with_stored_counts_are_not_encoded(monkeypatch: pytest.MonkeyPatch) -> None:
-    encoded: list[str] = []
-    real = prompt.count_tokens
-
-    def recording(text: str) -> int:
-        encoded.append(text)
-        return real(text)
-
-    monkeypatch.setattr(prompt, "count_tokens", recording)
+def test_chunks_with_stored_counts_are_not_encoded(prompt_encodings: list[str]) -> None:
     texts = [f"Chunk number {i} says: {WARRANTY * 3}" for i in range(5)]
     built = _build(
         "What does the warranty cover?",
@@ -94,27 +85,17 @@ def test_chunks_with_stored_counts_are_not_encoded(monkeypatch: pytest.MonkeyPat
         4096,
     )
     assert len(built.hits) == 5
-    assert not [text for text in encoded if WARRANTY in text]  # neither blocks nor the message
+    assert not [text for text in prompt_encodings if WARRANTY in text]  # blocks, message
 
 
-def test_chunks_without_stored_counts_are_encoded_once_each(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    encoded: list[str] = []
-    real = prompt.count_tokens
-
-    def recording(text: str) -> int:
-        encoded.append(text)
-        return real(text)
-
-    monkeypatch.setattr(prompt, "count_tokens", recording)
+def test_chunks_without_stored_counts_are_encoded_once_each(prompt_encodings: list[str]) -> None:
     texts = [f"Chunk number {i} says: {WARRANTY * 3}" for i in range(5)]
     _build(
         "What does the warranty cover?",
         [_hit(i, t, stored=False) for i, t in enumerate(texts)],
         4096,
     )
-    with_chunks = [text for text in encoded if WARRANTY in text]
+    with_chunks = [text for text in prompt_encodings if WARRANTY in text]
     assert [text.count("<document") for text in with_chunks] == [1] * 5
 
 
