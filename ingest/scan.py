@@ -128,22 +128,21 @@ class BackgroundScan:
         answer = self._decoded()
         if answer is None:
             return self.request.discover()
-        kind, body = answer
-        if kind == "invalid":
-            raise InvalidRequest(str(body))
-        rows, skipped, present = body
-        files = [SourceFile(s, Path(p), root=r, digest=d) for s, p, r, d in rows]
-        return Discovery(files=files, skipped=skipped, present=present)
+        if isinstance(answer, str):
+            raise InvalidRequest(answer)
+        return answer
 
-    def _decoded(self) -> tuple[str, Any] | None:
+    def _decoded(self) -> Discovery | str | None:
+        """The child's discovery, its message refusing the paths, or None (no answer)."""
         if self._reply is None:
             return None
         try:
             kind, body = pickle.loads(self._reply)  # our own child's answer
-            if kind == "found":
-                rows, skipped, present = body
-                return kind, (list(rows), list(skipped), dict(present))
-            return kind, str(body)
+            if kind != "found":
+                return str(body)
+            rows, skipped, present = body
+            files = [SourceFile(s, Path(p), root=r, digest=d) for s, p, r, d in rows]
+            return Discovery(files=files, skipped=list(skipped), present=dict(present))
         except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as exc:
             logger.debug("event=scan_unreadable reason=%s", exc)
             return None
