@@ -406,8 +406,9 @@ class EmbedStage:
                 if not out.full():
                     break
                 timeout = WAVE_POLL_SECONDS
-            try:
-                item = await asyncio.wait_for(inbox.get(), timeout)
+            try:  # not asyncio.wait_for: in 3.11 it drops a cancel that lands as an item does
+                async with asyncio.timeout(timeout):
+                    item = await inbox.get()
             except TimeoutError:
                 continue
             if item is None:

@@ -231,8 +231,11 @@ class OllamaEmbedder:
             self._slot_freed.clear()
             now = time.monotonic()
             wake = [h.resting_until - now for h in self._hosts if h.resting_until > now]
+            # asyncio.timeout, not wait_for: in 3.11 wait_for drops a cancel that lands as
+            # the slot frees, and the cancelled request would go on to take the slot
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._slot_freed.wait(), min(wake, default=None))
+                async with asyncio.timeout(min(wake, default=None)):
+                    await self._slot_freed.wait()
 
     def _release(self, host: _Host) -> None:
         host.in_flight -= 1

@@ -26,7 +26,8 @@ async def workers_check() -> ReadinessCheck:
     stall even though the process is alive, and readiness says so.
     """
     try:
-        await asyncio.wait_for(asyncio.to_thread(lambda: None), WORKERS_TIMEOUT_S)
+        async with asyncio.timeout(WORKERS_TIMEOUT_S):
+            await asyncio.to_thread(lambda: None)
     except TimeoutError:
         return ReadinessCheck(
             name="workers",

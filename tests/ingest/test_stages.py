@@ -15,7 +15,7 @@ from ingest.pipeline import Ingestor
 from ingest.reading import InProcessReader, ReadOutcome
 from ingest.service import ingest_paths
 from ingest.sources import SourceFile
-from ingest.stages import ChunkBudget, EmbedStage, RunContext
+from ingest.stages import ChunkBudget, Docs, EmbedStage, RunContext, Waves
 from retrieval.settings import Settings
 from retrieval.store import ChunkStore
 from retrieval.tokens import count_tokens_batch
@@ -134,3 +134,19 @@ def test_no_split_when_the_writer_is_the_slow_stage():
     stage = embed_stage()
     stage.writer_bound = True  # an embedded wave had to wait for the writer: nothing to overlap
     assert stage.parts(wave, last=True) == [wave]
+
+
+async def test_a_cancel_as_a_document_arrives_stops_the_wave_being_filled():
+    # asyncio.wait_for (Python 3.11) returns the document and drops a cancel that lands in
+    # the same step: a cancelled job's embed stage then waited for a reader that was gone
+    stage = embed_stage()
+    inbox: Docs = asyncio.Queue()
+    out: Waves = asyncio.Queue(maxsize=1)
+    out.put_nowait([])  # the writer is busy: the wave keeps filling
+    inbox.put_nowait(prepared(1, "first"))
+    filling = asyncio.ensure_future(stage._next_wave(inbox, out))
+    await asyncio.sleep(0.05)
+    inbox.put_nowait(prepared(1, "second"))
+    filling.cancel()
+    await asyncio.wait([filling], timeout=2)
+    assert filling.cancelled()

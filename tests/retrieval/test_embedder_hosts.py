@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import httpx
 import ollama
@@ -107,4 +108,20 @@ async def test_an_answer_without_embeddings_is_a_clear_failure():
     embedder = embedder_over([handler], embed_batch_size=2, max_retries=0)
     with pytest.raises(OllamaFailed, match="without a list of embeddings"):
         await embedder.embed_documents(["a", "b"])
+    await embedder.aclose()
+
+
+async def test_a_request_cancelled_as_a_slot_frees_does_not_take_the_slot():
+    # asyncio.wait_for (Python 3.11) returns when its awaitable is done even if the task
+    # was cancelled meanwhile: the cancelled request would go on and hold the slot
+    embedder = embedder_over([vectors_for], embed_batch_size=1, embed_concurrency=1)
+    holder = await embedder._reserve()
+    holder.resting_until = time.monotonic() + 30  # so the wait has a deadline
+    waiting = asyncio.ensure_future(embedder._reserve())
+    await asyncio.sleep(0.05)
+    embedder._release(holder)
+    waiting.cancel()  # in the same step as the release: both wake the waiting request
+    await asyncio.wait([waiting], timeout=2)
+    assert waiting.cancelled()
+    assert [host.in_flight for host in embedder._hosts] == [0]
     await embedder.aclose()
