@@ -192,7 +192,7 @@ def overhead_rows(args: argparse.Namespace, host: str, work: Path) -> list[tuple
             f"{statistics.median(ratios):.2f}",
         ),
         (
-            f"unchanged re-ingest of {docs} docs (s, CLI included)",
+            f"unchanged re-ingest of {docs} docs, first after the ingest (s, CLI included)",
             f"{statistics.median(unchanged):.2f}",
         ),
         (f"re-ingest after changing {changed} docs (1%) (s)", f"{statistics.median(edited):.2f}"),
@@ -220,10 +220,20 @@ def unchanged_rows(args: argparse.Namespace, host: str, work: Path) -> list[tupl
     write_documents(folder, args.unchanged_docs)
     run = Run(repo=args.docent_root, store=work / "unchanged-store", ollama=host)
     timed_ingest(run, folder, SYNTHETIC)
+    # the first re-ingest reads Chroma and leaves the collection marked settled; the
+    # later ones are answered from that mark (ingest.unchanged) while nothing changes
+    first = timed_ingest(run, folder, SYNTHETIC).wall
     seconds = [timed_ingest(run, folder, SYNTHETIC).wall for _ in range(args.repeats)]
     shutil.rmtree(run.store, ignore_errors=True)
-    label = f"unchanged re-ingest of {args.unchanged_docs} docs (s, CLI included; target <= 2)"
-    return [*rows, (label, f"{statistics.median(seconds):.2f}")]
+    docs = args.unchanged_docs
+    return [
+        *rows,
+        (f"unchanged re-ingest of {docs} docs, first after the ingest (s)", f"{first:.2f}"),
+        (
+            f"unchanged re-ingest of {docs} docs, later runs (s, CLI included; target <= 2)",
+            f"{statistics.median(seconds):.2f}",
+        ),
+    ]
 
 
 def model_rows(args: argparse.Namespace, host: str, work: Path) -> list[tuple[str, str]]:

@@ -89,6 +89,7 @@ class BackgroundScan:
     def __init__(self, request: ScanRequest) -> None:
         self.request = request
         self._reply: bytes | None = None
+        self._found: Discovery | None = None
         self._child: subprocess.Popen[bytes] | None = None
         try:
             self._child = subprocess.Popen(
@@ -118,19 +119,19 @@ class BackgroundScan:
             logger.debug("event=scan_failed status=%s stderr=%r", status, tail)
 
     def discovery(self) -> Discovery:
-        """The scan's discovery (blocking), or one made here if the scan has none.
+        """The scan's discovery (blocking, then kept), or one made here if the scan has none.
 
         Raises:
             InvalidRequest: as :func:`~ingest.sources.discover` does.
         """
-        if self._child is not None:
-            self._waiter.join()
-        answer = self._decoded()
-        if answer is None:
-            return self.request.discover()
-        if isinstance(answer, str):
-            raise InvalidRequest(answer)
-        return answer
+        if self._found is None:
+            if self._child is not None:
+                self._waiter.join()
+            answer = self._decoded()
+            if isinstance(answer, str):
+                raise InvalidRequest(answer)
+            self._found = self.request.discover() if answer is None else answer
+        return self._found
 
     def _decoded(self) -> Discovery | str | None:
         """The child's discovery, its message refusing the paths, or None (no answer)."""

@@ -32,6 +32,7 @@ import errno
 import fcntl
 import json
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -111,6 +112,17 @@ class StoreLocks:
             yield
 
     @contextmanager
+    def collection_idle(self, name: str) -> Iterator[None]:
+        """Hold the collection lock exclusively, taken at once or not at all.
+
+        Raises:
+            Busy: someone writes the collection (or drops or rebuilds it) now.
+        """
+        busy = f"Collection {name!r} is being written."
+        with _flock_within(self.folder / f"{name}.lock", fcntl.LOCK_EX, 0.0, busy):
+            yield
+
+    @contextmanager
     def document(self, name: str, doc_id: str, *, shared_held: bool = False) -> Iterator[None]:
         """Hold the collection lock (shared), then the document's lock (exclusive).
 
@@ -121,6 +133,12 @@ class StoreLocks:
                 stack.enter_context(self.collection(name))
             stack.enter_context(_flock(self.folder / name / f"{doc_id}.lock", fcntl.LOCK_EX))
             yield
+
+
+def process_label() -> str:
+    """Who claims: the command and its first argument (``docent ingest``)."""
+    command = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
+    return " ".join([command, *sys.argv[1:2]])
 
 
 class WriterClaim:

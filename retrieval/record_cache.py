@@ -34,6 +34,8 @@ from retrieval.records import DocumentRecord, record_from, record_metadata
 logger = logging.getLogger(__name__)
 
 _FORMAT = 1
+RECORD_CACHE_DIR = "docent-records"
+"""The cache's folder in embedded Chroma's folder (or in a server's lock folder)."""
 
 
 @dataclass
@@ -79,6 +81,11 @@ class RecordCache:
                 if record.state == "done" and snapshot.records.get(doc_id) != record:
                     snapshot.records[doc_id] = record
                     snapshot.dirty = True
+
+    def keys(self) -> dict[str, str]:
+        """The revision key each collection's records are kept at, by collection."""
+        with self._lock:
+            return {name: snapshot.key for name, snapshot in self._snapshots.items()}
 
     def forget(self, name: str) -> None:
         """Drop what is kept of ``name`` in memory: its revision is changing (not saved)."""

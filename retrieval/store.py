@@ -38,8 +38,8 @@ server must partition the documents (``--shard I/N``): Chroma has no compare-and
 from __future__ import annotations
 
 import json
+import logging
 import re
-import sys
 import tempfile
 import time
 import uuid
@@ -60,12 +60,13 @@ from retrieval.errors import (
     ChromaUnavailable,
     CollectionExists,
     CollectionNotFound,
+    DocentError,
     DocumentNotFound,
     EmbeddingModelMismatch,
     InvalidRequest,
 )
-from retrieval.locks import StoreLocks, WriterClaim
-from retrieval.record_cache import RecordCache
+from retrieval.locks import StoreLocks, WriterClaim, process_label
+from retrieval.record_cache import RECORD_CACHE_DIR, RecordCache
 from retrieval.records import (
     CollectionInfo,
     DocumentRecord,
@@ -82,6 +83,7 @@ from retrieval.records import (
     validate_doc_id,
 )
 from retrieval.settings import ChromaSettings
+from retrieval.settled import forget_marks, write_mark
 from retrieval.types import Chunk, Embedder, Hit
 from retrieval.write_pacing import WritePacing
 
@@ -105,6 +107,8 @@ __all__ = [  # the records are re-exported: callers know one module, the store
     "validate_doc_id",
 ]
 
+logger = logging.getLogger(__name__)
+
 DOCS_SUFFIX = "--docs"
 REBUILD_SUFFIX = "--rebuild"
 CHANGES_SUFFIX = "--changes.--docs"
@@ -122,7 +126,6 @@ _DUMMY = [1.0]
 _ID_LOOKUP_BATCH = 5000
 RECORD_CACHE_FROM = 100
 """Record lookups of this many documents or more go through the :class:`RecordCache`."""
-RECORD_CACHE_DIR = "docent-records"
 _PROBE = "Docent checks that this model can embed text."
 
 
@@ -182,11 +185,6 @@ def _chroma_errors(where: str) -> Iterator[None]:
 
 def _client_settings() -> ChromaClientSettings:
     return ChromaClientSettings(anonymized_telemetry=False, allow_reset=False)
-
-
-def _process_label() -> str:
-    command = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
-    return " ".join([command, *sys.argv[1:2]])
 
 
 def _server_lock_dir(settings: ChromaSettings) -> Path:
@@ -308,6 +306,7 @@ class ChunkStore:
             )
         self.locks = StoreLocks(lock_dir)
         self._claim = WriterClaim(persist_dir) if persist_dir is not None else None
+        self._forgotten_marks = False
         if self._claim is not None:
             weakref.finalize(self, self._claim.release)
         self._listeners: list[WriteListener] = []
@@ -330,13 +329,42 @@ class ChunkStore:
             StoreLocked: another process writes to this folder.
         """
         if self._claim is not None:
-            self._claim.acquire(label or _process_label())
+            self._claim.acquire(label or process_label())
 
     def close(self) -> None:
-        """Save the record cache; release the claim on embedded Chroma (reads still work)."""
+        """Save the record cache; mark what is settled; release the claim (reads still work).
+
+        A collection whose records were looked up through the cache and are all known
+        complete at the current revision gets a settled mark (:mod:`retrieval.settled`):
+        the next unchanged re-ingest reads it instead of opening Chroma. Only a process
+        that holds the claim marks: no other process writes while it reads the revision.
+        """
         self._record_cache.save()
-        if self._claim is not None:
+        if self._claim is not None and self._claim.held:
+            assert self.persist_dir is not None  # embedded: it has a claim
+            self._mark_settled(self.persist_dir)
             self._claim.release()
+
+    def _mark_settled(self, persist_dir: Path) -> None:
+        """Mark the collections whose cached records are all known complete right now.
+
+        Under the collection's lock, taken only if no write holds it: a write still
+        running in a thread (a cancelled request's) could change the revision after
+        it was read, within the database file's clock tick.
+        """
+        for name, key in self._record_cache.keys().items():
+            try:
+                validate_collection_name(name)  # not a rebuild's staging collection
+                with self.locks.collection_idle(name):
+                    token, verified = self.verification(name)
+                    docs = self._docs(name)
+                    if not verified or docs is None or key != f"{docs.id}:{token}":
+                        continue
+                    built_with = (self._chunks(name).metadata or {}).get(_MODEL_KEY, "")
+                    write_mark(persist_dir, name, key, str(built_with))
+            except (DocentError, OSError) as exc:  # a mark only saves time
+                logger.debug("event=settled_mark_skipped collection=%s error=%s", name, exc)
+        self._forgotten_marks = False  # a write after this must forget them again
 
     @classmethod
     def from_settings(cls, settings: ChromaSettings) -> ChunkStore:
@@ -376,9 +404,15 @@ class ChunkStore:
         return cls(client, f"memory:{database}")
 
     def _writing(self) -> None:
-        """Every write starts here: embedded Chroma takes one writing process."""
+        """Every write starts here: embedded Chroma takes one writing process.
+
+        The settled marks of its folder are deleted before its first write.
+        """
         if self._claim is not None and not self._claim.held:
-            self._claim.acquire(_process_label())
+            self._claim.acquire(process_label())
+        if self.persist_dir is not None and not self._forgotten_marks:
+            forget_marks(self.persist_dir)
+            self._forgotten_marks = True
 
     # -- collections ---------------------------------------------------------------------
 

@@ -59,6 +59,13 @@ async def run_ingest(
     # rest of Docent; then the readers' fork server imports the readers there while this
     # process opens the store (started together, the three made each other wait)
     scan = start_scan(paths, glob=glob, shard=shard, max_file_mb=settings.ingest.max_file_mb)
+    if scan is not None and not (sync or reindex or dry_run or shard or watch):
+        from ingest.unchanged import unchanged_report
+
+        # every file unchanged since the last run: answered without opening Chroma
+        unchanged = await unchanged_report(settings, collection, scan, progress)
+        if unchanged is not None:
+            return unchanged
     from ingest.runtime import open_runtime
     from ingest.service import ingest_paths
     from retrieval.lexical.indexes import bulk_commits

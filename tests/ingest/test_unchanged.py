@@ -1,0 +1,146 @@
+"""``docent ingest`` over unchanged files, answered from the settled mark without opening
+Chroma: the same report as the pipeline's, and never when anything may have changed."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+from retrieval.locks import WriterClaim
+from retrieval.settings import ChromaSettings
+from retrieval.settled import marks_folder
+from retrieval.store import ChunkStore, doc_id_for
+from tests.ingest.test_cli import env_for, ingest, scifact_corpus, snapshot
+from tests.ingest.test_kill_ingest import fast_model
+
+DOCS = 120
+"""Enough documents for the record cache (lookups of 100 or more)."""
+
+
+def run(env: dict[str, str], docs: Path) -> tuple[dict[str, Any], bool]:
+    """The JSON report of one run, and whether the run imported chromadb."""
+    done = ingest({**env, "PYTHONPROFILEIMPORTTIME": "1"}, str(docs), "--json", "-c", "abstracts")
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    report.pop("seconds")
+    return report, " chromadb\n" in done.stderr
+
+
+def test_an_unchanged_rerun_is_reported_like_the_pipeline_without_opening_chroma(
+    tmp_path, ollama_host, embed_model
+):
+    docs = scifact_corpus(tmp_path / "docs", DOCS)
+    env = env_for(ollama_host, fast_model(ollama_host, embed_model), tmp_path / "chroma")
+    first, _ = run(env, docs)
+    verified, opened_for_verifying = run(env, docs)  # looks every record up, marks them
+    settled, opened_when_settled = run(env, docs)
+
+    assert first["files"]["ingested"] == DOCS
+    assert verified["files"]["unchanged"] == DOCS
+    assert opened_for_verifying
+    assert settled == verified
+    assert not opened_when_settled
+
+    (docs / sorted(p.name for p in docs.iterdir())[0]).write_text("A changed abstract.")
+    changed, opened_for_the_change = run(env, docs)
+    assert opened_for_the_change
+    assert (changed["files"]["ingested"], changed["files"]["unchanged"]) == (1, DOCS - 1)
+
+
+def test_a_write_by_another_process_since_the_mark_sends_the_run_to_chroma(
+    tmp_path, ollama_host, embed_model
+):
+    docs = scifact_corpus(tmp_path / "docs", DOCS)
+    chroma = tmp_path / "chroma"
+    env = env_for(ollama_host, fast_model(ollama_host, embed_model), chroma)
+    for _ in range(2):
+        run(env, docs)
+    assert (marks_folder(chroma) / "abstracts.json").is_file()
+
+    store = ChunkStore.from_settings(ChromaSettings(path=chroma))
+    removed = sorted(p.name for p in docs.iterdir())[0]
+    store.delete_document("abstracts", doc_id_for(removed))
+    store.close()
+    report, opened = run(env, docs)
+
+    assert opened
+    assert (report["files"]["ingested"], report["files"]["unchanged"]) == (1, DOCS - 1)
+
+
+def test_a_settled_run_still_refuses_a_folder_another_process_writes(
+    tmp_path, ollama_host, embed_model
+):
+    docs = scifact_corpus(tmp_path / "docs", DOCS)
+    chroma = tmp_path / "chroma"
+    env = env_for(ollama_host, fast_model(ollama_host, embed_model), chroma)
+    for _ in range(2):
+        run(env, docs)
+    claim = WriterClaim(chroma)
+    claim.acquire("a test holding the folder")
+    try:
+        refused = ingest(env, str(docs), "--json", "-c", "abstracts")
+    finally:
+        claim.release()
+
+    assert refused.returncode == 2
+    assert "a test holding the folder" in refused.stderr
+
+
+def test_seeded_changes_between_runs_match_a_serial_model(tmp_path, ollama_host, embed_model):
+    """Random steps between runs (edit, add, remove a file; a document deleted or the store
+    merely read by another process); each run reports what the model expects, opens Chroma
+    exactly when the model says it must, and the index ends equal to one built afresh."""
+    rng = random.Random(145)  # every action, and five runs answered from the mark
+    docs = scifact_corpus(tmp_path / "docs", DOCS)
+    chroma = tmp_path / "chroma"
+    env = env_for(ollama_host, fast_model(ollama_host, embed_model), chroma)
+    run(env, docs)
+    stale: set[str] = set()  # files the next run must ingest
+    marked = False  # the last run left a settled mark that nothing has voided since
+    orphans = 0  # documents whose files were removed
+    for step in range(12):
+        names = sorted(p.name for p in docs.iterdir())
+        # a removed file's record stays (no --sync) and is never looked up again, so the
+        # collection is never again known complete: removals come last
+        actions = ["edit", "add", "delete_document", "read", "none", "none", "none"]
+        action = rng.choice([*actions, "remove"] if step >= 8 else actions)
+        if action == "edit":
+            name = rng.choice(names)
+            (docs / name).write_text(f"Edited at step {step}: {rng.random()}")
+            stale.add(name)
+        elif action == "add":
+            (docs / f"new-{step}.txt").write_text(f"A new abstract, step {step}.")
+            stale.add(f"new-{step}.txt")
+        elif action == "remove":
+            name = rng.choice(names)
+            (docs / name).unlink()
+            stale.discard(name)  # without --sync its document stays, unreported
+            orphans += 1
+        elif action in ("delete_document", "read"):
+            store = ChunkStore.from_settings(ChromaSettings(path=chroma))
+            name = rng.choice(names)
+            if action == "delete_document" and store.get_records("abstracts", [doc_id_for(name)]):
+                store.delete_document("abstracts", doc_id_for(name))
+                stale.add(name)
+            else:
+                store.list_documents("abstracts")
+            store.close()
+            marked = False  # Chroma was opened: its database file changed
+        report, opened = run(env, docs)
+        present = len(list(docs.iterdir()))
+        assert report["files"]["ingested"] == len(stale), (step, action)
+        assert report["files"]["unchanged"] == present - len(stale), (step, action)
+        assert opened == (bool(stale) or not marked), (step, action)
+        if opened:  # marked if the run saw every record complete (verified it)
+            marked = not stale and not orphans
+        stale.clear()
+
+    fresh = tmp_path / "fresh"
+    run(env_for(ollama_host, fast_model(ollama_host, embed_model), fresh), docs)
+    kept_chunks, kept_docs = snapshot(chroma, "abstracts")
+    fresh_chunks, fresh_docs = snapshot(fresh, "abstracts")
+    present = {p.name for p in docs.iterdir()}
+    assert [d for d in kept_docs if d[0] in present] == fresh_docs
+    assert [c for c in kept_chunks if c[2] and dict(c[2]).get("source") in present] == fresh_chunks
