@@ -119,6 +119,7 @@ class Ingestor:
             exists=False,
             dry_run=dry_run,
             pacing=WritePacing.bulk() if bulk else self.pacing,
+            alone=bulk,
         )
         run.progress.started(len(discovery.files))
         for skipped in discovery.skipped:
@@ -130,6 +131,7 @@ class Ingestor:
             await run_stages(run, discovery.files)
             if sync:
                 await _sync(run, discovery, shard)
+            await run.settle()
         report = run.report
         report.results.sort(key=lambda r: (r.status, r.source))
         report.embedding_calls = getattr(self.embedder, "calls", 0) - calls_before

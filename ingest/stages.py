@@ -93,6 +93,27 @@ class RunContext:
     dry_run: bool
     pacing: WritePacing
     """Rows per Chroma call of the writes (bulk, or bounded in time while serving)."""
+    alone: bool = False
+    """Whether nothing else writes the store meanwhile (``docent ingest``: the claim held,
+    no other task): the run may then leave its collection verified (:meth:`settle`)."""
+    found_complete: dict[str, DocumentRecord] | None = None
+    """Every record the collection held when the run began, if the lookup found every
+    ``done`` one complete (else None)."""
+
+    async def settle(self) -> None:
+        """Leave the collection verified, its records cached, after a run made :attr:`alone`.
+
+        Every ``done`` record is complete then: those the run found (all of them, all
+        complete) and did not write are as they were, and those it wrote went through
+        the write protocol. See :meth:`ChunkStore.settle`.
+        """
+        if not self.alone or self.dry_run or self.found_complete is None:
+            return
+        written = {
+            doc_id_for(r.source) for r in self.report.results if r.status in ("ingested", "removed")
+        }
+        kept = {i: r for i, r in self.found_complete.items() if i not in written}
+        await asyncio.to_thread(self.store.settle, self.target, kept, sorted(written))
 
     def finish(self, result: FileResult) -> None:
         self.report.results.append(result)
@@ -236,15 +257,14 @@ class ReadStage:
                 done = seen
             complete |= done
             records.update(found)
-        everything_seen = (
-            not verified
-            and not run.dry_run
-            and all_done_complete
-            and bool(records)
+        seen_every_record = (verified or all_done_complete) and (
+            (run.alone or not verified)  # counted only when it can serve
             and len(records) == await asyncio.to_thread(store.record_count, target)
         )
-        if everything_seen:
+        if seen_every_record and not verified and records and not run.dry_run:
             await asyncio.to_thread(store.mark_verified, target, token)
+        if seen_every_record:
+            run.found_complete = records
         return records, complete
 
     def _skip_unchanged_by_digest(

@@ -705,14 +705,39 @@ class ChunkStore:
         found, unknown = self._record_cache.lookup(name, key, wanted) if key else ({}, wanted)
         if not unknown:
             return found
-        with _chroma_errors(self.where):
-            got = docs.get(ids=unknown, include=["metadatas"])
-        read = {
-            i: record_from(i, m or {}) for i, m in zip(got["ids"], got["metadatas"], strict=True)
-        }
+        read = self._read_records(docs, unknown)
         if key:
             self._record_cache.remember(name, key, read)
         return found | read
+
+    def _read_records(self, docs: Any, doc_ids: Sequence[str]) -> dict[str, DocumentRecord]:
+        if not doc_ids:
+            return {}
+        with _chroma_errors(self.where):
+            got = docs.get(ids=list(doc_ids), include=["metadatas"])
+        return {
+            i: record_from(i, m or {}) for i, m in zip(got["ids"], got["metadatas"], strict=True)
+        }
+
+    def settle(self, name: str, kept: Mapping[str, DocumentRecord], written: Sequence[str]) -> None:
+        """Mark ``name`` verified, its records cached, after a run that wrote it alone.
+
+        For ``docent ingest`` (:meth:`ingest.stages.RunContext.settle`): at its start the
+        run found every record of the collection, every ``done`` one complete; it left
+        ``kept`` as they were and wrote ``written`` through the write protocol, and
+        nothing else wrote meanwhile. So every ``done`` record is complete now: the
+        collection is verified at its current revision, and ``kept`` are cached there
+        with ``written`` read back. The next unchanged run needs no chunk lookup, and
+        (the store closed) reads none of it from Chroma (:mod:`retrieval.settled`).
+        """
+        docs = self._docs(name)
+        token = self._revision_token(docs) if docs is not None else None
+        if docs is None or not token:
+            return
+        key = f"{docs.id}:{token}"
+        self._record_cache.remember(name, key, kept)
+        self._record_cache.remember(name, key, self._read_records(docs, written))
+        self.mark_verified(name, token)
 
     def _revision_key(self, docs: Any) -> str:
         """The records collection's id and revision token ("": no revision written yet)."""
