@@ -119,7 +119,8 @@ class Ingestor:
             exists=False,
             dry_run=dry_run,
             pacing=WritePacing.bulk() if bulk else self.pacing,
-            alone=bulk,
+            # embedded Chroma's claim keeps other processes out; a server's writers are not
+            alone=bulk and self.store.persist_dir is not None,
         )
         run.progress.started(len(discovery.files))
         for skipped in discovery.skipped:

@@ -94,8 +94,9 @@ class RunContext:
     pacing: WritePacing
     """Rows per Chroma call of the writes (bulk, or bounded in time while serving)."""
     alone: bool = False
-    """Whether nothing else writes the store meanwhile (``docent ingest``: the claim held,
-    no other task): the run may then leave its collection verified (:meth:`settle`)."""
+    """Whether nothing else writes the store meanwhile (``docent ingest`` on embedded
+    Chroma: the claim held, no other task): the run may then leave its collection
+    verified (:meth:`settle`)."""
     found_complete: dict[str, DocumentRecord] | None = None
     """Every record the collection held when the run began, if the lookup found every
     ``done`` one complete (else None)."""

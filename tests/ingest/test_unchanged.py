@@ -228,3 +228,14 @@ async def test_a_record_found_incomplete_keeps_the_collection_unverified(test_se
     store.close()
     again = await ingest_into(chroma, docs, test_settings, bulk=True)
     assert not settled_after_close(again, chroma)  # it wrote the chunks back; not proof
+
+
+async def test_a_run_into_a_chroma_server_leaves_it_to_be_verified(
+    test_settings, tmp_path, server_store
+):
+    # other processes may write a server at any moment: no claim keeps them out
+    ingestor = Ingestor(server_store, FakeEmbedder(), test_settings, reader=InProcessReader())
+    docs = small_docs(tmp_path / "docs")
+    report = await ingest_paths(ingestor, [docs], collection="settled-server", bulk=True)
+    assert report.ok
+    assert not server_store.verification("settled-server")[1]
