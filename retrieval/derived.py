@@ -22,6 +22,13 @@ class WriteListener(Protocol):
     :class:`DerivedIndex` is a listener that can also be verified and rebuilt.
     """
 
+    def changing(self, collection: str) -> None:
+        """A change of the collection's chunks is about to reach Chroma.
+
+        One of the two calls below follows it; what must see the collection as it was
+        (before the change) looks now.
+        """
+
     def chunks_written(self, collection: str, chunks: Sequence[Chunk]) -> None:
         """Chunks were upserted (new ids, or replaced ones)."""
 

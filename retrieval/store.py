@@ -414,6 +414,11 @@ class ChunkStore:
             forget_marks(self.persist_dir)
             self._forgotten_marks = True
 
+    def _changing(self, name: str) -> None:
+        """Tell the subscribers that a change of ``name``'s chunks is about to be made."""
+        for listener in self._listeners:
+            listener.changing(name)
+
     # -- collections ---------------------------------------------------------------------
 
     def _chunks(self, name: str) -> Any:
@@ -908,6 +913,7 @@ class ChunkStore:
             return
         collection = self._chunks(name)
         self._writing()
+        self._changing(name)
         for start in range(0, len(chunks), batch_size):
             part = chunks[start : start + batch_size]
             with _chroma_errors(self.where):
@@ -930,6 +936,7 @@ class ChunkStore:
             return
         collection = self._chunks(name)
         self._writing()
+        self._changing(name)
         for start in range(0, len(ids), batch_size):
             with _chroma_errors(self.where):
                 collection.delete(ids=list(ids[start : start + batch_size]))
@@ -1032,6 +1039,7 @@ class ChunkStore:
         if not chunks:
             return
         collection = self._chunks(name)
+        self._changing(name)
         start = 0
         while start < len(chunks):
             end = start + pacing.rows()

@@ -49,6 +49,9 @@ class ChangeLog:
         self.listeners: list[Callable[[str, Sequence[str]], None]] = []
         """Called with (collection, entry ids) after each append: this process's own entries."""
 
+    def changing(self, collection: str) -> None:
+        return None  # entries are appended once a change has landed
+
     def chunks_written(self, collection: str, chunks: Sequence[Chunk]) -> None:
         self._append(collection, [chunk.id for chunk in chunks])
 

@@ -248,6 +248,16 @@ class LexicalIndexes:
 
     # -- the store's notifications (DerivedIndex) ------------------------------------------
 
+    def changing(self, collection: str) -> None:
+        """Open the collection's index before this process first changes it.
+
+        Opened after the change instead, the index caught up from the log would lack
+        the change (not logged yet), its count would differ from Chroma's, and the open
+        would compare every chunk id with Chroma's: a whole-collection read on the first
+        write of every ``docent ingest``.
+        """
+        self._opened(collection)
+
     def chunks_written(self, collection: str, chunks: Sequence[Chunk]) -> None:
         opened = self._opened(collection)
         documents = opened.index.documents(chunks)  # the analysis: before any lock

@@ -29,6 +29,9 @@ class Recorder:
     def __init__(self) -> None:
         self.written: list[Chunk] = []
 
+    def changing(self, collection: str) -> None:
+        return None
+
     def chunks_written(self, collection: str, chunks: Sequence[Chunk]) -> None:
         self.written.extend(chunks)
 

@@ -22,6 +22,9 @@ class SetIndex:
     def __init__(self) -> None:
         self.ids: dict[str, set[str]] = {}
 
+    def changing(self, collection: str) -> None:
+        return None
+
     def chunks_written(self, collection: str, chunks: Sequence[Chunk]) -> None:
         self.ids.setdefault(collection, set()).update(c.id for c in chunks)
 

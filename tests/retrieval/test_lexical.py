@@ -277,6 +277,31 @@ async def test_a_write_lost_before_the_log_is_reconciled_on_open(tmp_path):
     assert reopened.builds == 0
 
 
+async def test_an_index_first_opened_by_a_write_is_opened_before_it(tmp_path):
+    # a docent ingest's first act on the index is a write: opened after it, the index
+    # would lack the write and compare every chunk id with Chroma's (a reconcile)
+    chroma = ChromaSettings(path=str(tmp_path / "chroma"))
+    store = ChunkStore.from_settings(chroma)
+    embedder = FakeEmbedder()
+    track_changes(store)
+    (first,) = await fill_store(store, "docs", [Doc("a.txt", "red apples")], embedder)
+    earlier = LexicalIndexes(store, tmp_path / "lexical")
+    assert _sources(earlier, store, "apples") == {"a.txt"}
+    earlier.close()
+    store.close()
+
+    later = ChunkStore.from_settings(chroma)  # the next process, subscribed as it would be
+    writer = LexicalIndexes(later, tmp_path / "lexical")
+    later.subscribe(writer)
+    track_changes(later)
+    await fill_store(later, "docs", [Doc("b.txt", "green apples")], embedder)
+    later.delete_document("docs", str(first.metadata["doc_id"]))
+    assert writer.reconciles == 0
+    assert writer.builds == 0
+    assert _sources(writer, later, "apples") == {"b.txt"}
+    later.close()
+
+
 async def _following(tmp_path) -> tuple[ChunkStore, FakeEmbedder, LexicalIndexes]:
     """A store holding a.txt ("red apples"), its change log, and lexical indexes following it."""
     store = ChunkStore.ephemeral()
