@@ -26,7 +26,10 @@ DOCS = 120
 """Enough documents for the record cache (lookups of 100 or more)."""
 
 
-def run(env: dict[str, str], docs: Path) -> tuple[dict[str, Any], bool]:
+Env = dict[str, str]
+
+
+def run(env: Env, docs: Path) -> tuple[dict[str, Any], bool]:
     """The JSON report of one run, and whether the run imported chromadb."""
     done = ingest({**env, "PYTHONPROFILEIMPORTTIME": "1"}, str(docs), "--json", "-c", "abstracts")
     assert done.returncode == 0, done.stderr[-2000:]
@@ -61,14 +64,19 @@ def test_an_unchanged_rerun_is_reported_like_the_pipeline_without_opening_chroma
     assert again["files"]["unchanged"] == DOCS
 
 
-def test_a_write_by_another_process_since_the_mark_sends_the_run_to_chroma(
-    tmp_path, ollama_host, embed_model
-):
+def settled(tmp_path: Path, ollama_host: str, embed_model: str) -> tuple[Path, Path, Env]:
+    """The abstracts ingested into a new collection (left settled): docs, Chroma, env."""
     docs = scifact_corpus(tmp_path / "docs", DOCS)
     chroma = tmp_path / "chroma"
     env = env_for(ollama_host, fast_model(ollama_host, embed_model), chroma)
-    for _ in range(2):
-        run(env, docs)
+    run(env, docs)
+    return docs, chroma, env
+
+
+def test_a_write_by_another_process_since_the_mark_sends_the_run_to_chroma(
+    tmp_path, ollama_host, embed_model
+):
+    docs, chroma, env = settled(tmp_path, ollama_host, embed_model)
     assert (marks_folder(chroma) / "abstracts.json").is_file()
 
     store = ChunkStore.from_settings(ChromaSettings(path=chroma))
@@ -84,11 +92,8 @@ def test_a_write_by_another_process_since_the_mark_sends_the_run_to_chroma(
 def test_a_settled_run_still_refuses_a_folder_another_process_writes(
     tmp_path, ollama_host, embed_model
 ):
-    docs = scifact_corpus(tmp_path / "docs", DOCS)
-    chroma = tmp_path / "chroma"
-    env = env_for(ollama_host, fast_model(ollama_host, embed_model), chroma)
-    for _ in range(2):
-        run(env, docs)
+    docs, chroma, env = settled(tmp_path, ollama_host, embed_model)
+    assert read_mark(chroma, "abstracts") is not None
     claim = WriterClaim(chroma)
     claim.acquire("a test holding the folder")
     try:
@@ -105,10 +110,7 @@ def test_seeded_changes_between_runs_match_a_serial_model(tmp_path, ollama_host,
     merely read by another process); each run reports what the model expects, opens Chroma
     exactly when the model says it must, and the index ends equal to one built afresh."""
     rng = random.Random(145)  # every action, and seven runs answered from the mark
-    docs = scifact_corpus(tmp_path / "docs", DOCS)
-    chroma = tmp_path / "chroma"
-    env = env_for(ollama_host, fast_model(ollama_host, embed_model), chroma)
-    run(env, docs)
+    docs, chroma, env = settled(tmp_path, ollama_host, embed_model)
     stale: set[str] = set()  # files the next run must ingest
     marked = True  # the last run left a settled mark that nothing has voided since
     orphans = 0  # documents whose files were removed
