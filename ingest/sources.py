@@ -50,6 +50,11 @@ class SourceFile:
             return size, handle.read() if size <= limit else None
 
 
+def path_of(file: SourceFile) -> str:
+    """Where a file's report says it is: its path, or its source for an upload in memory."""
+    return str(file.path) if file.path is not None else file.source
+
+
 @dataclass(frozen=True)
 class Shard:
     """Shard ``index`` (1-based) of ``count``: a stable split by a hash of the source."""

@@ -20,7 +20,7 @@ from ingest.chunking import ChunkingPlan, chunk_version
 from ingest.documents import PreparedDoc, load_bytes, prepare_document
 from ingest.reading import ReadOutcome
 from ingest.results import FileFailure, FileResult, IngestReport, Progress
-from ingest.sources import SourceFile, content_hash
+from ingest.sources import SourceFile, content_hash, path_of
 from retrieval.errors import OllamaFailed
 from retrieval.settings import Settings
 from retrieval.store import ChunkStore, DocumentRecord, WriteOutcome, doc_id_for
@@ -69,10 +69,6 @@ class CountingEmbedder(Protocol):
     async def embed_counted(
         self, texts: Sequence[str], tokens: Sequence[int]
     ) -> list[list[float]]: ...
-
-
-def path_of(file: SourceFile) -> str:
-    return str(file.path) if file.path is not None else file.source
 
 
 @dataclass

@@ -20,7 +20,7 @@ from pathlib import Path
 from ingest.chunking import ChunkingPlan, chunk_version, plan_chunking
 from ingest.results import FileResult, IngestReport, Progress
 from ingest.scan import BackgroundScan
-from ingest.sources import SourceFile
+from ingest.sources import SourceFile, path_of
 from retrieval.embedder import OllamaEmbedder
 from retrieval.locks import WriterClaim, process_label
 from retrieval.record_cache import RECORD_CACHE_DIR, RecordCache
@@ -110,15 +110,14 @@ def _unchanged(
     Unchanged as the pipeline decides it: a ``done`` record (the cache keeps no other)
     at the version of the scanned content, in a collection known complete (the mark).
     """
-    cache = RecordCache(persist_dir / RECORD_CACHE_DIR)
-    records, unknown = cache.lookup(collection, key, [doc_id_for(f.source) for f in files])
+    doc_ids = [doc_id_for(f.source) for f in files]
+    records, unknown = RecordCache(persist_dir / RECORD_CACHE_DIR).lookup(collection, key, doc_ids)
     if unknown:
         return None
     results: list[FileResult] = []
-    for file in files:
-        record = records[doc_id_for(file.source)]
+    for file, doc_id in zip(files, doc_ids, strict=True):
+        record = records[doc_id]
         if file.digest is None or record.version != chunk_version(file.digest, plan):
             return None
-        path = str(file.path) if file.path is not None else file.source
-        results.append(FileResult(file.source, "unchanged", record.chunk_count, path=path))
+        results.append(FileResult(file.source, "unchanged", record.chunk_count, path=path_of(file)))
     return results

@@ -18,17 +18,15 @@ unreadable or foreign file is simply not used.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from retrieval.files import replace_json
 from retrieval.records import DocumentRecord, record_from, record_metadata
 
 logger = logging.getLogger(__name__)
@@ -133,18 +131,9 @@ class RecordCache:
         path = self._path(name)
         if path is None:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
         data = {
             "format": _FORMAT,
             "key": snapshot.key,
             "records": {i: record_metadata(r) for i, r in snapshot.records.items()},
         }
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                json.dump(data, out, separators=(",", ":"))
-            os.replace(temporary, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
+        replace_json(path, data)

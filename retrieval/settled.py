@@ -21,15 +21,14 @@ Embedded Chroma only; a Chroma server has no file to check.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from retrieval.files import replace_json
 from retrieval.record_cache import RECORD_CACHE_DIR
 
 DATABASE_FILE = "chroma.sqlite3"
@@ -69,19 +68,8 @@ def write_mark(persist_dir: Path, name: str, key: str, embed_model: str) -> None
     state = database_state(persist_dir)
     if state is None:
         return
-    folder = marks_folder(persist_dir)
-    folder.mkdir(parents=True, exist_ok=True)
     mark = SettledMark(key=key, embed_model=embed_model, database=state)
-    data = {"format": _FORMAT, **asdict(mark)}
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(data, out)
-        os.replace(temporary, folder / f"{name}.json")
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    replace_json(marks_folder(persist_dir) / f"{name}.json", {"format": _FORMAT, **asdict(mark)})
 
 
 def read_mark(persist_dir: Path, name: str) -> SettledMark | None:

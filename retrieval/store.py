@@ -208,11 +208,15 @@ class ChunkReader:
         self._collection = collection
         self._where = where
 
+    @property
+    def built_with(self) -> str:
+        """The embedding model that built the collection."""
+        return str((self._collection.metadata or {}).get(_MODEL_KEY, ""))
+
     def check_model(self, embed_model: str) -> None:
         """Raise :class:`EmbeddingModelMismatch` unless ``embed_model`` built the collection."""
-        built_with = str((self._collection.metadata or {}).get(_MODEL_KEY, ""))
-        if built_with != embed_model:
-            raise EmbeddingModelMismatch(self.name, built_with, embed_model)
+        if self.built_with != embed_model:
+            raise EmbeddingModelMismatch(self.name, self.built_with, embed_model)
 
     def query(
         self, embedding: Sequence[float], k: int, where: Mapping[str, Any] | None = None
@@ -358,10 +362,9 @@ class ChunkStore:
                 with self.locks.collection_idle(name):
                     token, verified = self.verification(name)
                     docs = self._docs(name)
-                    if not verified or docs is None or key != f"{docs.id}:{token}":
+                    if not verified or docs is None or key != self._revision_key(docs, token):
                         continue
-                    built_with = (self._chunks(name).metadata or {}).get(_MODEL_KEY, "")
-                    write_mark(persist_dir, name, key, str(built_with))
+                    write_mark(persist_dir, name, key, self.reader(name).built_with)
             except (DocentError, OSError) as exc:  # a mark only saves time
                 logger.debug("event=settled_mark_skipped collection=%s error=%s", name, exc)
         self._forgotten_marks = False  # a write after this must forget them again
@@ -739,14 +742,17 @@ class ChunkStore:
         token = self._revision_token(docs) if docs is not None else None
         if docs is None or not token:
             return
-        key = f"{docs.id}:{token}"
+        key = self._revision_key(docs, token)
         self._record_cache.remember(name, key, kept)
         self._record_cache.remember(name, key, self._read_records(docs, written))
         self.mark_verified(name, token)
 
-    def _revision_key(self, docs: Any) -> str:
-        """The records collection's id and revision token ("": no revision written yet)."""
-        token = self._revision_token(docs)
+    def _revision_key(self, docs: Any, token: str | None = None) -> str:
+        """The records collection's id and revision token ("": no revision written yet).
+
+        ``token``: the token already read (else it is read now).
+        """
+        token = self._revision_token(docs) if token is None else token
         return f"{docs.id}:{token}" if token else ""
 
     def _revision_token(self, docs: Any) -> str | None:
