@@ -12,6 +12,10 @@ The chunks in Chroma are the source of truth. Each disagreement is reported; wit
   their metadata (``done`` when they form a whole version, else ``pending``).
 - ``index_out_of_date``: a derived index (the lexical one) holds other ids than the
   store. Rebuilt from the chunks.
+
+Not a disagreement, but reported: how many deleted chunks' terms the derived indexes'
+files still hold (``deleted_on_disk``; the lexical index erases them in proportion to
+the deletes, :mod:`retrieval.lexical.purge`). With ``purge`` they are all erased first.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ class CheckReport:
     chunks: int = 0
     problems: list[Disagreement] = field(default_factory=list)
     repaired: bool = False
+    deleted_on_disk: int = 0
+    """Deleted chunks whose terms a derived index's files still hold (not a disagreement)."""
 
     @property
     def clean(self) -> bool:
@@ -55,6 +61,7 @@ class CheckReport:
             "chunks": self.chunks,
             "clean": self.clean,
             "repaired": self.repaired,
+            "deleted_on_disk": self.deleted_on_disk,
             "problems": [
                 {"kind": p.kind, "subject": p.subject, "detail": p.detail} for p in self.problems
             ],
@@ -119,8 +126,10 @@ def _repair_document(store: ChunkStore, name: str, doc_id: str) -> None:
             store.put_records(name, [replace(record, state=state)])
 
 
-def check_collection(store: ChunkStore, name: str, *, repair: bool = False) -> CheckReport:
-    """Compare records, chunks and the store's derived indexes; repair if asked.
+def check_collection(
+    store: ChunkStore, name: str, *, repair: bool = False, purge: bool = False
+) -> CheckReport:
+    """Compare records, chunks and the store's derived indexes; repair, purge if asked.
 
     Raises:
         CollectionNotFound: no such collection.
@@ -147,4 +156,8 @@ def check_collection(store: ChunkStore, name: str, *, repair: bool = False) -> C
         for index in stale_indexes:
             index.rebuild(name, store.iter_chunks(name))
         report.repaired = True
+    for index in store.derived:
+        if purge:
+            index.erase_deleted(name)
+        report.deleted_on_disk += index.deleted_on_disk(name)
     return report

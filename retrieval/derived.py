@@ -50,6 +50,14 @@ class DerivedIndex(WriteListener, Protocol):
     def rebuild(self, collection: str, chunks: Iterable[Chunk]) -> None:
         """Replace everything the index holds for ``collection`` by ``chunks`` (repair)."""
 
+    def deleted_on_disk(self, collection: str) -> int:
+        """Deleted chunks whose traces (terms, ids) the index's files still hold."""
+        ...
+
+    def erase_deleted(self, collection: str) -> bool:
+        """Erase every deleted chunk's traces from the index's files now; True when none is left."""
+        ...
+
 
 @dataclass(frozen=True)
 class ChangeEntry:

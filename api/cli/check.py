@@ -1,4 +1,4 @@
-"""``docent check COLLECTION [--repair]``: a thin command over ``check_collection``."""
+"""``docent check COLLECTION [--repair] [--purge]``: a thin command over ``check_collection``."""
 
 from __future__ import annotations
 
@@ -26,9 +26,14 @@ def _print(report: CheckReport) -> None:
         typer.echo(f"{summary}; repaired {len(report.problems)} disagreements from the chunks")
     else:
         typer.echo(f"{summary}; {len(report.problems)} disagreements (run with --repair)")
+    if report.deleted_on_disk:
+        typer.echo(
+            f"{report.deleted_on_disk} deleted chunks' terms are still in the lexical index's"
+            " files (erased once a tenth of their segment is deleted; --purge erases them now)"
+        )
 
 
-async def run_check(collection: str, *, repair: bool) -> CheckReport:
+async def run_check(collection: str, *, repair: bool, purge: bool = False) -> CheckReport:
     """Check ``collection`` in the store of the composition root (its derived indexes too)."""
     import asyncio
 
@@ -36,7 +41,9 @@ async def run_check(collection: str, *, repair: bool) -> CheckReport:
     from retrieval.check import check_collection
 
     async with open_runtime() as runtime:
-        return await asyncio.to_thread(check_collection, runtime.store, collection, repair=repair)
+        return await asyncio.to_thread(
+            check_collection, runtime.store, collection, repair=repair, purge=purge
+        )
 
 
 @reports_docent_errors
@@ -44,6 +51,14 @@ def check_command(
     collection: Annotated[str, typer.Argument(help="The collection to check.")],
     repair: Annotated[
         bool, typer.Option("--repair", help="Fix each disagreement from the chunks in Chroma.")
+    ] = False,
+    purge: Annotated[
+        bool,
+        typer.Option(
+            "--purge",
+            help="Erase every deleted chunk's terms from the lexical index's files now "
+            "(rewrites each segment holding one, whatever its size).",
+        ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON report.")] = False,
 ) -> None:
@@ -54,7 +69,7 @@ def check_command(
     """
     import asyncio
 
-    report = asyncio.run(run_check(collection, repair=repair))
+    report = asyncio.run(run_check(collection, repair=repair, purge=purge))
     if as_json:
         typer.echo(json.dumps(report.to_json()))
     else:

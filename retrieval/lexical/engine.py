@@ -21,7 +21,7 @@ import math
 import random
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ import tantivy
 
 from retrieval.filters import MetadataFilter
 from retrieval.lexical.analyzer import Analyzer
-from retrieval.lexical.segments import matches_searcher, read_segments
+from retrieval.lexical.segments import Segment, has_deletes, matches_searcher, read_segments
 from retrieval.types import Chunk, MetadataValue
 
 logger = logging.getLogger(__name__)
@@ -222,14 +222,15 @@ class TantivyIndex:
             (tantivy.Occur.Must, tantivy.Query.const_score_query(query, 0.0)) for query in queries
         ]
 
-    def tombstoned_ids(self) -> list[str] | None:
+    def tombstoned_ids(self, due: Callable[[Segment], bool] = has_deletes) -> list[str] | None:
         """The live chunks that share a committed segment with deleted ones.
 
         Rewriting them (delete + add, as an upsert does) leaves those segments without a
-        live document, so tantivy drops them, and their files, at the next commit. Costs a
-        walk of the documents' addresses and one stored-id read per chunk returned.
-        Empty when no segment holds a delete (or the index is in memory); None when a
-        background merge changed the segments meanwhile: ask again.
+        live document, so tantivy drops them, and their files, at the next commit. Only
+        the segments ``due`` accepts (default: every one holding a delete). Costs a walk
+        of the documents' addresses and one stored-id read per chunk returned. Empty when
+        no such segment (or the index is in memory); None when a background merge changed
+        the segments meanwhile: ask again.
         """
         if self.folder is None:
             return []
@@ -238,7 +239,7 @@ class TantivyIndex:
             self._index.reload()
             searcher = self._index.searcher()
             segments = read_segments(self.folder)
-        targets = {ord_ for ord_, segment in enumerate(segments) if segment.deleted}
+        targets = {ord_ for ord_, s in enumerate(segments) if has_deletes(s) and due(s)}
         if not targets:
             return []
         total = int(searcher.num_docs)

@@ -22,8 +22,11 @@
 - **Purged** after deletes: a deleted chunk's terms stay in its tantivy segment's files
   until the segment has no live chunk, so :meth:`LexicalIndexes.purge` rewrites the live
   chunks of the segments holding deletes (texts from Chroma by id) and tantivy drops those
-  segments. It runs in the background (:mod:`retrieval.lexical.purge`), debounced after
-  writes, and when the index is closed; searches keep the committed searcher meanwhile.
+  segments: those whose rewrite is in proportion to their deletes
+  (:class:`~retrieval.lexical.purge.PurgePolicy`), or all of them when asked
+  (:meth:`LexicalIndexes.erase_deleted`). It runs in the background
+  (:mod:`retrieval.lexical.purge`), debounced after writes, and when the index is closed;
+  searches keep the committed searcher meanwhile.
 """
 
 from __future__ import annotations
@@ -48,7 +51,14 @@ from retrieval.filters import MetadataFilter
 from retrieval.lexical.analyzer import Analyzer, default_analyzer
 from retrieval.lexical.changelog import LOOKBACK_NS, entry_at
 from retrieval.lexical.engine import TantivyIndex
-from retrieval.lexical.purge import PURGE_DELAY_SECONDS, PURGE_MAX_DELAY_SECONDS, PurgeScheduler
+from retrieval.lexical.purge import (
+    EVERY_DELETE,
+    PURGE_DELAY_SECONDS,
+    PURGE_MAX_DELAY_SECONDS,
+    PurgePolicy,
+    PurgeScheduler,
+)
+from retrieval.lexical.segments import deleted_on_disk
 from retrieval.types import Chunk
 
 logger = logging.getLogger(__name__)
@@ -151,6 +161,7 @@ class LexicalIndexes:
         poll_seconds: how often a search looks for other processes' changes.
         purge_delay, purge_max_delay: when deleted chunks' terms are purged from disk
             (:class:`~retrieval.lexical.purge.PurgeScheduler`).
+        purge_policy: which segments holding deletes a purge rewrites.
         slot: take exactly this slot of ``root`` (an idle one being purged), not the first
             free one; raises :class:`SlotBusy` when a process holds it.
     """
@@ -164,9 +175,11 @@ class LexicalIndexes:
         poll_seconds: float = 1.0,
         purge_delay: float = PURGE_DELAY_SECONDS,
         purge_max_delay: float = PURGE_MAX_DELAY_SECONDS,
+        purge_policy: PurgePolicy = PurgePolicy(),
         slot: Path | None = None,
     ) -> None:
         self._store = store
+        self.purge_policy = purge_policy
         self.analyzer = analyzer or default_analyzer()
         self.poll_seconds = poll_seconds
         self._slot_lock: IO[str] | None = None
@@ -337,22 +350,23 @@ class LexicalIndexes:
 
     # -- purging deleted chunks' terms from disk -------------------------------------------
 
-    def purge(self, collection: str) -> bool:
+    def purge(self, collection: str, policy: PurgePolicy | None = None) -> bool:
         """Erase deleted chunks' terms from the persisted index of ``collection``.
 
         Rewrites the live chunks that share a tantivy segment with deleted ones (their
         texts read from Chroma by id, as a catch-up applies a change), so those segments
-        hold no live chunk and tantivy drops them and their files at the commit. Costs in
-        proportion to the affected segments, not to the changes; searches keep using the
-        committed searcher meanwhile. True when no segment holds a delete any more; False
+        hold no live chunk and tantivy drops them and their files at the commit: the
+        segments ``policy`` (default :attr:`purge_policy`) finds worth it. Searches keep
+        using the committed searcher meanwhile. True when no such segment is left; False
         when merges or concurrent writes left some (the scheduler tries again).
         """
         opened = self._opened(collection)
         if opened.folder is None:
             return True
+        due = (policy or self.purge_policy).due
         started, rewritten = time.perf_counter(), 0
         for _ in range(PURGE_ATTEMPTS):
-            ids = opened.index.tombstoned_ids()
+            ids = opened.index.tombstoned_ids(due)
             if ids == []:
                 opened.index.collect_garbage()
                 if rewritten:
@@ -370,7 +384,21 @@ class LexicalIndexes:
                 self.purged += len(ids)
         return False
 
-    def purge_idle_slots(self, collection: str) -> int:
+    def deleted_on_disk(self, collection: str) -> int:
+        """Deleted chunks whose terms the persisted index of ``collection`` still holds."""
+        folder = self._opened(collection).index.folder
+        return 0 if folder is None else deleted_on_disk(folder)
+
+    def erase_deleted(self, collection: str) -> bool:
+        """Purge every segment holding a delete now, whatever the rewrite costs.
+
+        True when no deleted chunk's terms are left in the files of ``collection``.
+        """
+        done = self.purge(collection, EVERY_DELETE)
+        self.purge_idle_slots(collection, EVERY_DELETE)
+        return done and self.deleted_on_disk(collection) == 0
+
+    def purge_idle_slots(self, collection: str, policy: PurgePolicy | None = None) -> int:
         """Purge ``collection`` in this machine's slots that no process holds; how many.
 
         Another process's copy (a ``docent ask`` beside a server, a replica that stopped)
@@ -388,7 +416,12 @@ class LexicalIndexes:
                 continue
             try:
                 idle = LexicalIndexes(
-                    self._store, self._root.parent, self.analyzer, purge_delay=3600, slot=slot
+                    self._store,
+                    self._root.parent,
+                    self.analyzer,
+                    purge_delay=3600,
+                    purge_policy=policy or self.purge_policy,
+                    slot=slot,
                 )
             except SlotBusy:
                 continue  # its process purges it

@@ -39,6 +39,15 @@ class Segment:
         return self.segment_id.replace("-", "")
 
 
+def has_deletes(segment: Segment) -> bool:
+    return segment.deleted > 0
+
+
+def deleted_on_disk(folder: Path) -> int:
+    """Deleted documents whose terms the committed segments in ``folder`` still hold."""
+    return sum(segment.deleted for segment in read_segments(folder))
+
+
 def read_segments(folder: Path) -> list[Segment]:
     """The committed segments of the index in ``folder``, in searcher order (none: [])."""
     try:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+import tantivy
+
 from retrieval.check import check_collection
+from retrieval.lexical import LexicalIndexes, track_changes
+from retrieval.lexical.segments import read_segments
 from retrieval.settings import ChromaSettings
 from retrieval.store import ChunkStore, DocumentRecord, DocumentWrite, chunk_ids
 from retrieval.types import Chunk
@@ -40,9 +45,15 @@ class SetIndex:
     def rebuild(self, collection: str, chunks: Iterable[Chunk]) -> None:
         self.ids[collection] = {c.id for c in chunks}
 
+    def deleted_on_disk(self, collection: str) -> int:
+        return 0  # nothing on disk
 
-def doc(store: ChunkStore, name: str, doc_id: str, version: str, n: int) -> DocumentRecord:
-    """Write a document of ``n`` chunks through the store's protocol."""
+    def erase_deleted(self, collection: str) -> bool:
+        return True
+
+
+def document(doc_id: str, version: str, n: int) -> DocumentWrite:
+    """A document of ``n`` chunks, as the ingest pipeline hands it to the store."""
     ids = chunk_ids(doc_id, version, n)
     chunks = [
         Chunk(id=i, text=f"{doc_id} {k}", metadata={"doc_id": doc_id, "source": f"{doc_id}.txt"})
@@ -50,8 +61,14 @@ def doc(store: ChunkStore, name: str, doc_id: str, version: str, n: int) -> Docu
     ]
     record = DocumentRecord(doc_id, f"{doc_id}.txt", "hash", n, "t", version, "pending")
     vectors = {i: [1.0, float(k)] for k, i in enumerate(ids)}
-    store.write_documents(name, [DocumentWrite(record, chunks, vectors)], embed_model="m")
-    return replace(record, state="done")
+    return DocumentWrite(record, chunks, vectors)
+
+
+def doc(store: ChunkStore, name: str, doc_id: str, version: str, n: int) -> DocumentRecord:
+    """Write a document of ``n`` chunks through the store's protocol."""
+    written = document(doc_id, version, n)
+    store.write_documents(name, [written], embed_model="m")
+    return replace(written.record, state="done")
 
 
 def own(store: ChunkStore) -> ChunkStore:
@@ -131,6 +148,49 @@ def test_a_store_written_only_through_its_protocol_checks_clean(store, collectio
     report = check_collection(store, collection_name)
     assert report.clean
     assert (report.documents, report.chunks) == (1, 3)
+
+
+def test_docent_check_reports_deleted_terms_left_on_disk_and_purges_them(tmp_path):
+    # a delete in a segment of 2,101 chunks: rewriting 2,100 for it is not in proportion,
+    # so the index keeps its terms (unsearchable) until --purge erases them
+    path = tmp_path / "chroma"
+    store = ChunkStore.from_settings(ChromaSettings(path=path))
+    indexes = LexicalIndexes(store, path / "lexical")
+    store.subscribe(indexes)
+    track_changes(store).listeners.append(indexes.own_entries)
+    store.ensure_collection("docs", "m", 2)
+    big, gone = document("aaaaaaaaaaaaaaaa", "v1", 2_100), document("bbbbbbbbbbbbbbbb", "v1", 1)
+    store.write_documents("docs", [big, gone], embed_model="m", batch_size=5_000)
+    assert [s.max_doc for s in read_segments(indexes.folder / "docs" / "index")] == [2_101]
+    assert store.delete_document("docs", "bbbbbbbbbbbbbbbb") == 1
+    indexes.close()  # as a CLI ingest exits: the large segment is left as it is
+    store.close()
+    gone_id = gone.chunks[0].id
+    env = {"DOCENT_CHROMA_PATH": str(path), "PATH": "/usr/bin:/bin"}
+
+    def check(*args: str) -> str:
+        command = [sys.executable, "-m", "api.cli", "check", "docs", *args]
+        done = subprocess.run(
+            command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr  # not a disagreement
+        return done.stdout
+
+    def on_disk(chunk_id: str) -> list[tuple[str, int]]:
+        """The id's term as a fresh tantivy reader of the folder finds it (deleted too)."""
+        searcher = tantivy.Index.open(
+            str(path / "lexical" / "slot-0" / "docs" / "index")
+        ).searcher()
+        return list(searcher.terms_with_prefix("id", chunk_id))
+
+    report = json.loads(check("--json"))
+    assert (report["clean"], report["deleted_on_disk"], report["chunks"]) == (True, 1, 2_100)
+    assert on_disk(gone_id) == [(gone_id, 1)]  # still in the segment's term dictionary
+    assert "1 deleted chunks' terms are still in the lexical index's files" in check()
+    purged = json.loads(check("--purge", "--json"))
+    assert (purged["clean"], purged["deleted_on_disk"], purged["chunks"]) == (True, 0, 2_100)
+    assert on_disk(gone_id) == []
+    assert "deleted chunks' terms" not in check()
 
 
 def test_docent_check_command_exit_codes(tmp_path):

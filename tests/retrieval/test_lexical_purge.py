@@ -18,7 +18,7 @@ from pathlib import Path
 import tantivy
 
 from retrieval.lexical import LexicalIndexes, track_changes
-from retrieval.lexical.purge import PurgeScheduler
+from retrieval.lexical.purge import PurgePolicy, PurgeScheduler
 from retrieval.lexical.segments import orphan_files, read_segments
 from retrieval.settings import ChromaSettings
 from retrieval.store import ChunkStore
@@ -131,6 +131,48 @@ async def test_a_process_that_closes_its_index_leaves_no_deleted_terms_behind(tm
     reopened = LexicalIndexes(indexes._store, tmp_path / "lexical")
     _assert_gone(reopened, secret, term)
     assert reopened.builds == 0
+
+
+async def test_a_large_segment_is_purged_once_a_tenth_of_it_is_deleted(tmp_path):
+    # the rewrite is kept in proportion to the deletes: 19 live chunks rewritten for one
+    # deleted chunk is not (with a "small segment" of 5 here), for two it is
+    store = ChunkStore.from_settings(ChromaSettings(path=tmp_path / "chroma"))
+    policy = PurgePolicy(small_segment=5, rewrites_per_delete=9)
+    indexes = LexicalIndexes(store, tmp_path / "lexical", purge_delay=3600, purge_policy=policy)
+    store.subscribe(indexes)
+    track_changes(store).listeners.append(indexes.own_entries)
+    docs = [*_other_docs(0, 19), Doc("secret.txt", SECRET)]
+    chunks = {c.metadata["source"]: c for c in await _written(store, docs, FakeEmbedder())}
+    folder = indexes.folder / COLLECTION / "index"
+    assert [s.max_doc for s in read_segments(folder)] == [20]  # one write, one segment
+    term = indexes.analyzer.terms("zorbleflux")[0]
+
+    assert store.delete_document(COLLECTION, str(chunks["secret.txt"].metadata["doc_id"])) == 1
+    assert indexes.search(COLLECTION, "zorbleflux", 5) == []  # unsearchable at once
+    assert indexes.purge(COLLECTION)  # nothing worth rewriting
+    assert (indexes.purged, indexes.deleted_on_disk(COLLECTION)) == (0, 1)
+    assert _terms_on_disk(folder, term) == [(term, 1)]
+
+    assert store.delete_document(COLLECTION, str(chunks["plain-0.txt"].metadata["doc_id"])) == 1
+    indexes.close()  # as a CLI ingest exits: now in proportion, so purged
+    assert indexes.purged == 18
+    assert _terms_on_disk(folder, term) == []
+    assert _files_holding(indexes.folder, [chunks["secret.txt"].id]) == {}
+    reopened = LexicalIndexes(store, tmp_path / "lexical", purge_policy=policy)
+    assert reopened.deleted_on_disk(COLLECTION) == 0
+    assert len(reopened.search(COLLECTION, "apples", 30)) == 18
+    reopened.close()
+
+
+async def test_erase_deleted_purges_every_segment_whatever_its_size(tmp_path):
+    _, indexes, secret, term = await _scenario(tmp_path, purge_delay=3600)
+    indexes.purge_policy = PurgePolicy(small_segment=0, rewrites_per_delete=0)  # never due
+    assert indexes.purge(COLLECTION)
+    assert indexes.deleted_on_disk(COLLECTION) == 1
+    assert indexes.erase_deleted(COLLECTION)
+    assert indexes.deleted_on_disk(COLLECTION) == 0
+    _assert_gone(indexes, secret, term)
+    indexes.close()
 
 
 def test_the_scheduler_waits_for_writes_to_pause_but_not_for_ever():
