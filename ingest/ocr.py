@@ -254,9 +254,16 @@ def _lines(boxes: Any, texts: list[str]) -> str:
     return "".join(out).strip()
 
 
+OUT_OF_MEMORY_SIGNS = ("bad_alloc", "failed to map segment", "cannot allocate memory")
+"""How running out of the reader's address space shows besides ``MemoryError``: a C++
+allocation, or a native library (onnxruntime) that the loader cannot map while the
+engine is imported, which Python raises as ``ImportError``."""
+
+
 def failure_reason(exc: BaseException) -> str:
     """Why OCR failed, for a note: running out of the reader's memory is the usual case."""
-    if isinstance(exc, MemoryError) or "bad_alloc" in str(exc):
+    message = str(exc).lower()
+    if isinstance(exc, MemoryError) or any(sign in message for sign in OUT_OF_MEMORY_SIGNS):
         return "needs more memory than DOCENT_INGEST_FILE_MEMORY_MB allows (1536 or more)"
     return type(exc).__name__
 

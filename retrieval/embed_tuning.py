@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Literal
+
+from retrieval.files import replace_json
 
 log = logging.getLogger(__name__)
 
@@ -99,11 +99,7 @@ class TuningMemory:
         data = self._read()
         data[key] = {**asdict(best.plan), "tokens_per_second": best.tokens_per_second}
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".embed-tuning-")
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(data, out, indent=1, sort_keys=True)
-            os.replace(tmp, self.path)
+            replace_json(self.path, data)
         except OSError as exc:  # remembering is an optimisation: never fail a run for it
             log.warning("cannot remember embedding tuning in %s: %s", self.path, exc)
 

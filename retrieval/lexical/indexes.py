@@ -35,7 +35,6 @@ import contextlib
 import fcntl
 import json
 import logging
-import os
 import random
 import shutil
 import threading
@@ -47,6 +46,7 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from retrieval.derived import ChangeEntry
+from retrieval.files import replace_json
 from retrieval.filters import MetadataFilter
 from retrieval.lexical.analyzer import Analyzer, default_analyzer
 from retrieval.lexical.changelog import LOOKBACK_NS, entry_at
@@ -645,10 +645,8 @@ class LexicalIndexes:
             # the entries of the window that is read again which this index already has
             "applied": opened.applied if applied is None else applied,
         }
-        staging = opened.folder / f"state.json.{threading.get_ident()}.tmp"
         try:
-            staging.write_text(json.dumps(state), encoding="utf-8")
-            os.replace(staging, opened.folder / "state.json")
+            replace_json(opened.folder / "state.json", state)
         except OSError as exc:  # a full disk costs a longer catch-up next time, not a failure
             logger.warning("event=lexical_state_failed folder=%s error=%s", opened.folder, exc)
 

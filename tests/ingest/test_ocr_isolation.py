@@ -13,7 +13,7 @@ import pytest
 
 from ingest.chunking import ChunkingPlan
 from ingest.isolation import IsolatedReader
-from ingest.ocr import INSTALL_HINT, REQUIRED_MODULES, OcrOptions
+from ingest.ocr import INSTALL_HINT, REQUIRED_MODULES, OcrOptions, failure_reason
 from ingest.results import FileFailure
 from retrieval.doctor import OCR_MODULES, check_ocr, run_checks
 from retrieval.ollama_client import OllamaAdmin
@@ -64,6 +64,31 @@ def test_ocr_out_of_memory_is_reported_with_the_setting_to_raise():
         "no text layer (scanned?), and no page was read by OCR; OCR failed on page(s) 1: "
         "needs more memory than DOCENT_INGEST_FILE_MEMORY_MB allows (1536 or more)"
     )
+
+
+def test_an_engine_that_cannot_be_loaded_within_the_memory_cap_is_reported_as_memory():
+    # under an address-space cap the loader may fail to map one of the engine's native
+    # libraries while it is imported: Python raises ImportError, not MemoryError (it made
+    # the test above fail once, with the reason "ImportError")
+    probe = textwrap.dedent(
+        """
+        import resource
+        from ingest.ocr import failure_reason
+        resource.setrlimit(resource.RLIMIT_AS, (250 * 2**20, 250 * 2**20))
+        try:
+            from rapidocr import RapidOCR
+            RapidOCR()
+        except ImportError as exc:
+            print(failure_reason(exc))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.stdout.strip() == (
+        "needs more memory than DOCENT_INGEST_FILE_MEMORY_MB allows (1536 or more)"
+    ), done.stderr[-2000:]
+    assert failure_reason(ImportError("No module named 'rapidocr'")) == "ImportError"
 
 
 def test_ocr_stops_starting_pages_before_the_file_times_out():
