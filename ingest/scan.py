@@ -7,7 +7,8 @@ in one process they add up. :func:`start_scan` starts a small interpreter that i
 only :mod:`ingest.sources` and does the walk and the hashing on the other core meanwhile.
 Its answer is the run's :class:`~ingest.sources.Discovery`, each file with its ``digest``:
 the read stage tells an unchanged file by it without reading the file again (a file that
-is read is hashed again, so what is stored always matches what was read).
+is read is hashed again, so what is stored always matches what was read). A file whose
+``stat`` is the one remembered with its digest (:mod:`ingest.digest_cache`) is not read.
 
 A scan only saves time. If the child cannot be started, fails or answers nonsense, the
 discovery is made in this process instead, and errors about the paths (a missing folder,
@@ -17,14 +18,17 @@ two roots with one document name) are the ones :func:`~ingest.sources.discover` 
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ingest.digest_cache import SETTLED_NS, DigestCache
 from ingest.sources import Discovery, Shard, SourceFile, content_hash, discover
 from retrieval.errors import InvalidRequest
 
@@ -46,6 +50,8 @@ class ScanRequest:
     """What to walk, as :func:`~ingest.sources.discover` takes it, and what to hash.
 
     Files over ``max_file_bytes`` are left to the run, which reports them too large.
+    Digests are remembered in ``digest_cache`` (a folder; None: none) for files left
+    alone ``settled_ns`` before they were read.
     """
 
     paths: tuple[str, ...]
@@ -53,6 +59,8 @@ class ScanRequest:
     shard: Shard | None
     max_file_bytes: int
     hash_budget: int = HASH_BUDGET_BYTES
+    digest_cache: str | None = None
+    settled_ns: int = SETTLED_NS
 
     def discover(self) -> Discovery:
         return discover([Path(p) for p in self.paths], self.glob, self.shard)
@@ -68,19 +76,55 @@ class ScanRequest:
         except InvalidRequest as exc:
             return "invalid", str(exc)
         budget = self.hash_budget
+        caches: dict[str, DigestCache] = {}
         rows: list[Row] = []
         for file in found.files:
             digest = None
-            if budget > 0 and file.path is not None:
-                try:
-                    size, data = file.read_within(self.max_file_bytes)
-                except OSError:  # the run reports it when it reads the file
-                    size, data = 0, None
-                if data is not None:
-                    digest = content_hash(data)
+            if file.path is not None:
+                cache = self._cache(caches, file.root)
+                digest = _remembered(file.path, file.source, cache)
+                if digest is None and budget > 0:
+                    digest, size = self._hashed(file.path, file.source, cache)
                     budget -= size
             rows.append((file.source, str(file.path), file.root, digest))
+        for root, cache in caches.items():
+            if self.glob is None and root in found.present:  # the whole folder was walked
+                cache.keep_only(found.present[root])
+            cache.save()
         return "found", (rows, found.skipped, found.present)
+
+    def _cache(self, caches: dict[str, DigestCache], root: str) -> DigestCache | None:
+        if self.digest_cache is None:
+            return None
+        if root not in caches:
+            caches[root] = DigestCache(Path(self.digest_cache), root, self.settled_ns)
+        return caches[root]
+
+    def _hashed(self, path: Path, source: str, cache: DigestCache | None) -> tuple[str | None, int]:
+        """The file's digest (None: unreadable or too large) and the bytes read."""
+        read_at = time.time_ns()
+        try:
+            with open(path, "rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                if size > self.max_file_bytes:
+                    return None, 0
+                data = handle.read()
+                status = os.fstat(handle.fileno())
+        except OSError:  # the run reports it when it reads the file
+            return None, 0
+        digest = content_hash(data)
+        if cache is not None:
+            cache.remember(source, status, digest, read_at)
+        return digest, len(data)
+
+
+def _remembered(path: Path, source: str, cache: DigestCache | None) -> str | None:
+    if cache is None:
+        return None
+    try:
+        return cache.digest(source, os.stat(path))
+    except OSError:
+        return None
 
 
 class BackgroundScan:
@@ -150,7 +194,12 @@ class BackgroundScan:
 
 
 def start_scan(
-    paths: list[Path], *, glob: str | None, shard: str | None, max_file_mb: float
+    paths: list[Path],
+    *,
+    glob: str | None,
+    shard: str | None,
+    max_file_mb: float,
+    digest_cache: Path | None = None,
 ) -> BackgroundScan | None:
     """Start scanning ``paths`` (as ``docent ingest`` got them) in a child process.
 
@@ -161,7 +210,11 @@ def start_scan(
     except InvalidRequest:
         return None
     request = ScanRequest(
-        tuple(str(p) for p in paths), glob, parsed, int(max_file_mb * 1024 * 1024)
+        tuple(str(p) for p in paths),
+        glob,
+        parsed,
+        int(max_file_mb * 1024 * 1024),
+        digest_cache=None if digest_cache is None else str(digest_cache),
     )
     return BackgroundScan(request)
 

@@ -50,6 +50,7 @@ async def run_ingest(
     With ``watch``, it is called with the first run's report, then the folders are kept
     in sync (one line per change on stdout) until interrupted.
     """
+    from ingest.digest_cache import digest_cache_folder
     from ingest.reader_server import start_reader_server
     from ingest.scan import start_scan
     from retrieval.settings import get_settings
@@ -58,7 +59,13 @@ async def run_ingest(
     # the files are walked and hashed on the other core while this process imports the
     # rest of Docent; then the readers' fork server imports the readers there while this
     # process opens the store (started together, the three made each other wait)
-    scan = start_scan(paths, glob=glob, shard=shard, max_file_mb=settings.ingest.max_file_mb)
+    scan = start_scan(
+        paths,
+        glob=glob,
+        shard=shard,
+        max_file_mb=settings.ingest.max_file_mb,
+        digest_cache=digest_cache_folder(settings.chroma.path),
+    )
     if scan is not None and not (sync or reindex or dry_run or shard or watch):
         from ingest.unchanged import unchanged_report
 
