@@ -13,7 +13,9 @@ lock; writers check what they rely on under their locks). The key also holds the
 collection's Chroma id, so a dropped and recreated collection never matches.
 
 One file per collection (``<folder>/<collection>.json``), replaced atomically; a missing,
-unreadable or foreign file is simply not used.
+unreadable or foreign file is simply not used. A process parses a file once while it is
+the same file (:data:`_PARSED`): ``docent ingest``'s fast path and then, when a file has
+changed, the pipeline's store read the same one (0.3 s at 32,573 records).
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ logger = logging.getLogger(__name__)
 _FORMAT = 1
 RECORD_CACHE_DIR = "docent-records"
 """The cache's folder in embedded Chroma's folder (or in a server's lock folder)."""
+
+
+_PARSED: dict[Path, tuple[tuple[int, int, int], str, dict[str, DocumentRecord]]] = {}
+"""The last parse of each file in this process: its inode, size and mtime, key, records."""
+_PARSED_LOCK = threading.Lock()
 
 
 @dataclass
@@ -119,13 +126,24 @@ class RecordCache:
         if path is None:
             return None
         try:
-            data: Any = json.loads(path.read_bytes())
-            if data.get("format") != _FORMAT or data.get("key") != key:
-                return None
-            records = {i: record_from(i, m) for i, m in data["records"].items()}
+            status = path.stat()
+            signature = (status.st_ino, status.st_size, status.st_mtime_ns)
+            with _PARSED_LOCK:
+                parsed = _PARSED.get(path)
+            if parsed is None or parsed[0] != signature:
+                # replaced after the stat: the new file has another inode, so a later read
+                # parses it again
+                data: Any = json.loads(path.read_bytes())
+                if data.get("format") != _FORMAT:
+                    return None
+                records = {i: record_from(i, m) for i, m in data["records"].items()}
+                parsed = (signature, str(data.get("key")), records)
+                with _PARSED_LOCK:
+                    _PARSED[path] = parsed
         except (OSError, ValueError, TypeError, AttributeError, KeyError):
             return None
-        return _Snapshot(key, records)
+        _, parsed_key, records = parsed
+        return _Snapshot(key, dict(records)) if parsed_key == key else None
 
     def _write(self, name: str, snapshot: _Snapshot) -> None:
         path = self._path(name)

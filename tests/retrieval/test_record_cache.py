@@ -12,6 +12,9 @@ from typing import Any
 
 import pytest
 
+from retrieval import record_cache
+from retrieval.record_cache import RecordCache
+from retrieval.records import record_from
 from retrieval.settings import ChromaSettings
 from retrieval.store import (
     RECORD_CACHE_DIR,
@@ -195,3 +198,36 @@ def test_an_unreadable_cache_file_is_not_used(folder: Path) -> None:
 
     assert sorted(r.source for r in records.values()) == sources()
     assert len(reads) == DOCS
+
+
+def test_a_file_is_parsed_once_per_process_while_it_is_the_same_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # docent ingest's fast path, then the pipeline's store, read the same file
+    parsed: list[str] = []
+
+    def counted(doc_id: str, meta: Any) -> DocumentRecord:
+        parsed.append(doc_id)
+        return record_from(doc_id, meta)
+
+    monkeypatch.setattr(record_cache, "record_from", counted)
+    folder = tmp_path / RECORD_CACHE_DIR
+    ids = [f"{n:016x}" for n in range(30)]
+    records = {i: DocumentRecord(i, f"{i}.txt", "h", 1, "t", "v1") for i in ids}
+    writer = RecordCache(folder)
+    writer.remember(NAME, "k1", records)
+    writer.save()
+
+    first = RecordCache(folder)
+    assert first.lookup(NAME, "k1", ids) == (records, [])
+    assert len(parsed) == 30
+    first.remember(NAME, "k1", {ids[0]: replace(records[ids[0]], version="v2")})  # not saved
+    assert RecordCache(folder).lookup(NAME, "k1", ids) == (records, [])  # as on disk
+    assert RecordCache(folder).lookup(NAME, "k2", ids) == ({}, ids)  # another revision
+    assert len(parsed) == 30  # parsed once
+
+    rewriter = RecordCache(folder)
+    rewriter.remember(NAME, "k3", {ids[1]: replace(records[ids[1]], version="v3")})
+    rewriter.save()  # a new file (another inode): parsed again
+    assert RecordCache(folder).lookup(NAME, "k3", ids[1:2])[0][ids[1]].version == "v3"
+    assert len(parsed) == 31
