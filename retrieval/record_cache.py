@@ -15,7 +15,7 @@ collection's Chroma id, so a dropped and recreated collection never matches.
 One file per collection (``<folder>/<collection>.json``), replaced atomically; a missing,
 unreadable or foreign file is simply not used. A process parses a file once while it is
 the same file (:data:`_PARSED`): ``docent ingest``'s fast path and then, when a file has
-changed, the pipeline's store read the same one (0.3 s at 32,573 records).
+changed, the pipeline's store read the same one (0.09 s at 10,000 records).
 """
 
 from __future__ import annotations
