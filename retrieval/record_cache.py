@@ -130,20 +130,25 @@ class RecordCache:
             signature = (status.st_ino, status.st_size, status.st_mtime_ns)
             with _PARSED_LOCK:
                 parsed = _PARSED.get(path)
-            if parsed is None or parsed[0] != signature:
-                # replaced after the stat: the new file has another inode, so a later read
-                # parses it again
+            if parsed is None or parsed[0] != signature or (parsed[1] == key and not parsed[2]):
+                # a file replaced between the stat and the read is kept under the old
+                # signature: the new file has another inode, so it is parsed again next time
                 data: Any = json.loads(path.read_bytes())
                 if data.get("format") != _FORMAT:
                     return None
-                records = {i: record_from(i, m) for i, m in data["records"].items()}
-                parsed = (signature, str(data.get("key")), records)
+                found = str(data.get("key"))
+                records = (
+                    {i: record_from(i, m) for i, m in data["records"].items()}
+                    if found == key
+                    else {}  # another revision: its records are never served
+                )
+                parsed = (signature, found, records)
                 with _PARSED_LOCK:
                     _PARSED[path] = parsed
         except (OSError, ValueError, TypeError, AttributeError, KeyError):
             return None
-        _, parsed_key, records = parsed
-        return _Snapshot(key, dict(records)) if parsed_key == key else None
+        _, found, records = parsed
+        return _Snapshot(key, dict(records)) if found == key else None
 
     def _write(self, name: str, snapshot: _Snapshot) -> None:
         path = self._path(name)
