@@ -25,7 +25,7 @@ import logging
 import os
 from pathlib import Path
 
-from retrieval.files import replace_json
+from retrieval.files import file_signature, replace_json
 
 logger = logging.getLogger(__name__)
 
@@ -34,17 +34,10 @@ SETTLED_NS = 3_000_000_000
 """How long a file must have been left alone before it was read for its digest to be
 remembered (longer than the coarsest file-system timestamp, FAT's 2 s)."""
 
-Signature = tuple[int, int, int, int]
-"""A file's inode, size, ``mtime_ns`` and ``ctime_ns``."""
-
 
 def digest_cache_folder(chroma_path: str | Path) -> Path:
     """Where the digests are remembered, beside the store's own data."""
     return Path(chroma_path).expanduser() / DIGEST_CACHE_DIR
-
-
-def signature(status: os.stat_result) -> Signature:
-    return (status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
 
 
 class DigestCache:
@@ -74,7 +67,7 @@ class DigestCache:
         if not isinstance(entry, list) or len(entry) != 5:
             return None
         *remembered, digest = entry
-        if tuple(remembered) != signature(status) or not isinstance(digest, str):
+        if tuple(remembered) != file_signature(status) or not isinstance(digest, str):
             return None
         return digest
 
@@ -87,7 +80,7 @@ class DigestCache:
         if max(status.st_mtime_ns, status.st_ctime_ns) > read_at - self.settled_ns:
             self.forget(source)
             return
-        self._entries[source] = [*signature(status), digest]
+        self._entries[source] = [*file_signature(status), digest]
         self._changed = True
 
     def forget(self, source: str) -> None:

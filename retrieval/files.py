@@ -1,4 +1,8 @@
-"""Files Docent keeps beside its data, written so that a reader never sees half of one."""
+"""Files Docent keeps beside its data: written whole, and told apart by their ``stat``.
+
+A reader never sees half of a file :func:`replace_json` writes; :func:`file_signature` is
+how the digest cache, the record cache and the settled marks tell a file changed.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,14 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any
+
+FileSignature = tuple[int, int, int, int]
+"""A file's inode, size, ``mtime_ns`` and ``ctime_ns``: any write to it, a replace by
+rename, even an ``os.utime`` that puts the modification time back, changes one of them."""
+
+
+def file_signature(status: os.stat_result) -> FileSignature:
+    return (status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
 
 
 def replace_json(path: Path, data: Any) -> None:

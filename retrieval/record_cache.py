@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from retrieval.files import replace_json
+from retrieval.files import FileSignature, file_signature, replace_json
 from retrieval.records import DocumentRecord, record_from, record_metadata
 
 logger = logging.getLogger(__name__)
@@ -38,8 +38,9 @@ RECORD_CACHE_DIR = "docent-records"
 """The cache's folder in embedded Chroma's folder (or in a server's lock folder)."""
 
 
-_PARSED: dict[Path, tuple[tuple[int, int, int], str, dict[str, DocumentRecord]]] = {}
-"""The last parse of each file in this process: its inode, size and mtime, key, records."""
+_PARSED: dict[Path, tuple[FileSignature, str, dict[str, DocumentRecord] | None]] = {}
+"""The last parse of each file in this process: its signature, its key, and its records
+(None: not parsed, the file was read for another revision's key)."""
 _PARSED_LOCK = threading.Lock()
 
 
@@ -126,11 +127,10 @@ class RecordCache:
         if path is None:
             return None
         try:
-            status = path.stat()
-            signature = (status.st_ino, status.st_size, status.st_mtime_ns)
+            signature = file_signature(path.stat())
             with _PARSED_LOCK:
                 parsed = _PARSED.get(path)
-            if parsed is None or parsed[0] != signature or (parsed[1] == key and not parsed[2]):
+            if parsed is None or parsed[0] != signature or (parsed[1] == key and parsed[2] is None):
                 # a file replaced between the stat and the read is kept under the old
                 # signature: the new file has another inode, so it is parsed again next time
                 data: Any = json.loads(path.read_bytes())
@@ -140,7 +140,7 @@ class RecordCache:
                 records = (
                     {i: record_from(i, m) for i, m in data["records"].items()}
                     if found == key
-                    else {}  # another revision: its records are never served
+                    else None  # another revision: its records are never served
                 )
                 parsed = (signature, found, records)
                 with _PARSED_LOCK:
@@ -148,7 +148,7 @@ class RecordCache:
         except (OSError, ValueError, TypeError, AttributeError, KeyError):
             return None
         _, found, records = parsed
-        return _Snapshot(key, dict(records)) if found == key else None
+        return None if found != key or records is None else _Snapshot(key, dict(records))
 
     def _write(self, name: str, snapshot: _Snapshot) -> None:
         path = self._path(name)

@@ -28,7 +28,7 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from retrieval.files import replace_json
+from retrieval.files import file_signature, replace_json
 from retrieval.record_cache import RECORD_CACHE_DIR
 
 DATABASE_FILE = "chroma.sqlite3"
@@ -55,12 +55,11 @@ def marks_folder(persist_dir: Path) -> Path:
 
 
 def database_state(persist_dir: Path) -> tuple[int, ...] | None:
-    """Size, change times and inode of Chroma's database file (None: no such file)."""
+    """Inode, size and change times of Chroma's database file (None: no such file)."""
     try:
-        info = os.stat(persist_dir / DATABASE_FILE)
+        return file_signature(os.stat(persist_dir / DATABASE_FILE))
     except OSError:
         return None
-    return (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
 
 
 def write_mark(persist_dir: Path, name: str, key: str, embed_model: str) -> None:
